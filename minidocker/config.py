@@ -1,0 +1,27 @@
+"""Where minidocker keeps its state, and the names of the files inside it.
+
+Everything lives under one directory, ``MINIDOCKER_ROOT`` (default
+``/var/lib/minidocker``, like ``/var/lib/docker``).  Every test and notebook sets
+its own root so that runs never see each other's containers or images.
+
+    ROOT/
+      image/            an OCI image layout (oci-layout, index.json, blobs/sha256/)
+      layers/<hex>/     one extracted layer per diff_id: overlay lower dirs
+      containers/<id>/  config.json, state.json, json.log, upper/, work/, rootfs/
+      tmp/              half-written files, renamed into place when complete
+      lock              serialises changes to names, tags and the index
+"""
+import os
+
+
+def root() -> str:
+    return os.path.abspath(os.environ.get("MINIDOCKER_ROOT", "/var/lib/minidocker"))
+
+
+def path(*parts: str) -> str:
+    return os.path.join(root(), *parts)
+
+
+def cgroup_parent() -> str:
+    """The cgroup that holds every container's cgroup (docker uses "docker")."""
+    return os.environ.get("MINIDOCKER_CGROUP_PARENT", "minidocker")
