@@ -1,0 +1,48 @@
+"""minidocker: a small, readable container engine that works like Docker.
+
+The Python API mirrors docker-py's high-level client, so a notebook can say
+
+    import minidocker
+    c = minidocker.run("busybox", ["echo", "hi there"])
+    c.wait(); print(c.logs()); c.remove()
+
+The layers, top to bottom (docs/architecture.md has the picture):
+  cli.py          the `docker` client: flags, tables, exit codes
+  containers.py   containers (what containerd does): records, state, lifecycle
+  images.py       the image store: an OCI image layout, tags, layers
+  shim.py         one monitor per running container (containerd-shim)
+  runtime.py      namespaces, the overlay root, pivot_root, exec (runc)
+  cgroups.py      limits and accounting, cgroup v1 and v2
+  confine.py      docker's default capabilities and masked paths
+  layers.py       safe layer tar extraction, whiteouts
+  kernel.py       the system calls, through ctypes
+"""
+__version__ = "0.1.0"
+
+
+def run(image, command=None, detach=True, **kw):
+    """Create and start a container; return it (docker-py: client.containers.run(detach=True))."""
+    from . import containers
+    c = containers.create(image, command, **kw)
+    containers.start(c.id)
+    return c
+
+
+def create(image, command=None, **kw):
+    from . import containers
+    return containers.create(image, command, **kw)
+
+
+def get(ref):
+    from . import containers
+    return containers.get(ref)
+
+
+def containers_list(all=False):
+    from . import containers
+    return containers.list_containers(all=all)
+
+
+def images_list():
+    from . import images
+    return images.list_images()

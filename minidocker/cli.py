@@ -1,0 +1,571 @@
+"""The command line: `minidocker run ...` does what `docker run ...` does.
+
+Layer: CLI (what the `docker` client is).  It parses flags with docker's names,
+calls the containers and images layers, and prints docker's tables and messages.
+Errors print one line and exit with docker's codes: 125 when the engine fails,
+126/127 when the container's command cannot run / is not found, 1 for a failed
+request in other commands (docker prints those as "Error response from daemon").
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+
+from . import __version__
+from .errors import MinidockerError, NotFound
+
+PROG = "minidocker"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        sys.stderr.write(f"{PROG}: {message}\nSee '{self.prog} --help'.\n")
+        sys.exit(125)
+
+
+def _fail(message, code):
+    sys.stderr.write(message.rstrip() + "\n")
+    sys.exit(code)
+
+
+# -- run, create, start --------------------------------------------------------------
+
+def _container_flags(p):
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("--name")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("--entrypoint")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--security-opt", action="append", default=[])
+    p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _create(a):
+    from . import containers
+    labels = dict(item.partition("=")[::2] for item in a.label)
+    kw = dict(name=a.name, entrypoint=a.entrypoint, env=a.env, workdir=a.workdir, user=a.user,
+              hostname=a.hostname, tty=a.tty, stdin_open=a.interactive, auto_remove=a.rm,
+              privileged=a.privileged, cap_add=a.cap_add, cap_drop=a.cap_drop,
+              security_opt=a.security_opt, labels=labels)
+    try:
+        return containers.create(a.image, a.command, **kw)
+    except NotFound as e:
+        if "image" not in str(e):
+            raise
+        from . import images
+        sys.stderr.write(f"Unable to find image '{images.normalize(a.image)}' locally\n")
+        raise NotFound(f"{e} (minidocker makes its base images offline: "
+                       f"run `{PROG} setup-images`)") from None
+
+
+def cmd_create(a):
+    print(_create(a).id)
+
+
+def cmd_run(a):
+    from . import containers
+    if a.interactive and a.tty and not os.isatty(0):
+        _fail("the input device is not a TTY", 1)
+    c = _create(a)
+    if a.detach:
+        containers.start(c.id)
+        print(c.id)
+        return 0
+    return _attach_and_wait(c.id, a.interactive, a.tty)
+
+
+def _attach_and_wait(cid, interactive, tty):
+    from . import containers
+    with _raw_terminal(tty and interactive and os.isatty(0)):
+        started = containers.start(cid, attach=True, interactive=interactive)
+        if tty and started.shim_pid:     # the monitor copies our window size to the pty
+            signal.signal(signal.SIGWINCH, lambda *a: _quiet_kill(started.shim_pid, signal.SIGWINCH))
+        if not tty:                       # docker's --sig-proxy: our signals go to the container
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, lambda n, f: _quiet(containers.kill, cid, n))
+        return started.wait_exit()
+
+
+def cmd_start(a):
+    from . import containers
+    code = 0
+    for ref in a.containers:
+        if a.attach:
+            c = containers.get(ref)
+            code = _attach_and_wait(c.id, a.interactive, c.config["Config"]["Tty"])
+        else:
+            containers.start(ref)
+            print(ref)
+    return code
+
+
+# -- ps, logs, inspect --------------------------------------------------------------------
+
+def cmd_ps(a):
+    from . import containers, fmt
+    rows = []
+    for c in containers.list_containers(all=a.all):
+        try:
+            cfg, state = c.config, c.state
+        except NotFound:
+            continue
+        if a.quiet:
+            print(c.id if a.no_trunc else c.id[:12])
+            continue
+        command = " ".join([cfg["Path"]] + cfg["Args"])
+        if not a.no_trunc and len(command) > 20:
+            command = command[:19] + "…"
+        rows.append([c.id if a.no_trunc else c.id[:12], cfg["Config"]["Image"], f'"{command}"',
+                     fmt.human_duration(fmt.since(cfg["Created"])) + " ago",
+                     _status(state), "", c.name])
+    if not a.quiet:
+        print(fmt.table(rows, ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]))
+
+
+def _status(state):
+    from . import fmt
+    if state["Status"] == "running":
+        return "Up " + fmt.human_duration(fmt.since(state["StartedAt"]))
+    if state["Status"] == "exited":
+        return f"Exited ({state['ExitCode']}) {fmt.human_duration(fmt.since(state['FinishedAt']))} ago"
+    return state["Status"].capitalize()
+
+
+def cmd_logs(a):
+    from . import containers
+    tail = None if a.tail == "all" else int(a.tail)
+    for stream, text, t in containers.read_logs(a.container, follow=a.follow, tail=tail):
+        out = sys.stderr if stream == "stderr" else sys.stdout
+        out.write((t + " " if a.timestamps else "") + text)
+        out.flush()
+
+
+def cmd_inspect(a):
+    from . import containers, images
+    found, code = [], 0
+    for ref in a.names:
+        try:
+            found.append(containers.get(ref).inspect())
+        except NotFound:
+            try:
+                found.append(_image_inspect(images.get(ref)))
+            except NotFound:
+                sys.stderr.write(f"Error: No such object: {ref}\n")
+                code = 1
+    print(json.dumps(found, indent=4))
+    return code
+
+
+# -- stop, kill, rm, wait, exec -------------------------------------------------------------
+
+def _each(refs, action):
+    code = 0
+    for ref in refs:
+        try:
+            action(ref)
+            print(ref)
+        except MinidockerError as e:
+            sys.stderr.write(f"Error response from daemon: {e}\n")
+            code = 1
+    return code
+
+
+def cmd_stop(a):
+    from . import containers
+    return _each(a.containers, lambda r: containers.stop(r, a.time))
+
+
+def cmd_kill(a):
+    from . import containers
+    return _each(a.containers, lambda r: containers.kill(r, a.signal))
+
+
+def cmd_rm(a):
+    from . import containers
+    return _each(a.containers, lambda r: containers.remove(r, a.force))
+
+
+def cmd_wait(a):
+    from . import containers
+    for ref in a.containers:
+        print(containers.wait(ref))
+
+
+def cmd_exec(a):
+    from . import containers
+    if a.interactive and a.tty and not os.isatty(0):
+        _fail("the input device is not a TTY", 1)
+    kw = dict(env=a.env, workdir=a.workdir, user=a.user, tty=a.tty)
+    if not a.tty:
+        stdin = 0 if a.interactive else os.open("/dev/null", os.O_RDONLY)
+        return containers.exec_process(a.container, a.command, stdio=(stdin, 1, 2), **kw)
+    master, slave = os.openpty()
+    if os.isatty(0):
+        from .shim import _copy_winsize
+        _copy_winsize(0, master)
+
+    def pump(_pid):
+        os.close(slave)
+        _copy_terminal(master, a.interactive)
+    with _raw_terminal(a.interactive and os.isatty(0)):
+        return containers.exec_process(a.container, a.command, stdio=(slave, slave, slave),
+                                       on_started=pump, **kw)
+
+
+def _copy_terminal(master, interactive):
+    import select
+    readers = [master] + ([0] if interactive else [])
+    while master in readers:
+        for fd in select.select(readers, [], [])[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                readers.remove(fd)
+            elif fd == master:
+                os.write(1, data)
+            else:
+                os.write(master, data)
+    os.close(master)
+
+
+class _raw_terminal:
+    """Put our terminal in raw mode while a container owns it (like docker run -it)."""
+
+    def __init__(self, active):
+        self.active, self.saved = active, None
+
+    def __enter__(self):
+        if self.active:
+            import termios
+            import tty
+            self.saved = termios.tcgetattr(0)
+            tty.setraw(0)
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+
+
+# -- images ------------------------------------------------------------------------------
+
+def cmd_images(a):
+    from . import fmt, images
+    rows = []
+    for image in images.list_images():
+        tags = image.tags or ["<none>:<none>"]
+        for tag in tags:
+            repo, _, t = tag.rpartition(":")
+            if a.quiet:
+                print(image.id if a.no_trunc else image.short_id)
+                continue
+            rows.append([repo, t, image.id if a.no_trunc else image.short_id,
+                         fmt.human_duration(fmt.since(image.config["created"])) + " ago",
+                         fmt.human_size(image.size)])
+    if not a.quiet:
+        print(fmt.table(rows, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]))
+
+
+def cmd_rmi(a):
+    from . import containers, images
+    code = 0
+    for ref in a.images:
+        try:
+            for line in images.remove(ref, a.force, containers.images_in_use()):
+                print(line)
+        except MinidockerError as e:
+            sys.stderr.write(f"Error response from daemon: {e}\n")
+            code = 1
+    return code
+
+
+def _image_inspect(image):
+    cfg = image.config
+    return {"Id": image.id, "RepoTags": image.tags, "Created": cfg.get("created"),
+            "Architecture": cfg.get("architecture"), "Os": cfg.get("os"),
+            "Config": cfg.get("config", {}), "Size": image.size,
+            "RootFS": {"Type": "layers", "Layers": image.diff_ids},
+            "Metadata": {"ManifestDigest": image.manifest_digest}}
+
+
+def cmd_image_inspect(a):
+    from . import images
+    found = []
+    for ref in a.images:
+        found.append(_image_inspect(images.get(ref)))
+    print(json.dumps(found, indent=4))
+
+
+def cmd_import(a):
+    from . import images
+    changes = {}
+    for change in a.change:
+        changes.update(parse_change(change))
+    image = images.import_tar(a.file, a.reference, changes, a.message or "")
+    print(image.id)
+
+
+def cmd_tag(a):
+    from . import images
+    images.tag(a.source, a.target)
+
+
+def parse_change(text: str) -> dict:
+    """The Dockerfile instructions `import --change` accepts, as image config fields."""
+    word, _, rest = text.strip().partition(" ")
+    word, rest = word.upper(), rest.strip()
+
+    def command():
+        if rest.startswith("["):
+            try:
+                return [str(x) for x in json.loads(rest)]
+            except ValueError:
+                pass
+        return ["/bin/sh", "-c", rest]
+    if word in ("CMD", "ENTRYPOINT"):
+        return {word.capitalize() if word == "CMD" else "Entrypoint": command()}
+    if word == "ENV":
+        key, _, value = rest.partition("=") if "=" in rest else rest.partition(" ")
+        return {"Env": [f"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                        f"{key}={value}"]}
+    if word in ("WORKDIR", "USER", "STOPSIGNAL"):
+        return {{"WORKDIR": "WorkingDir", "USER": "User", "STOPSIGNAL": "StopSignal"}[word]: rest}
+    raise MinidockerError(f"{word} is not a valid change command")
+
+
+def cmd_setup_images(a):
+    from . import setup
+    for line in setup.install_base_images(force=a.force):
+        print(line)
+
+
+# -- system ------------------------------------------------------------------------------
+
+def cmd_prune(a):
+    from . import containers, fmt, images
+    if not a.force:
+        sys.stdout.write("WARNING! This will remove:\n  - all stopped containers\n"
+                         "  - all dangling images\n\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    removed, freed = containers.prune()
+    deleted, freed_images = images.prune_dangling(containers.images_in_use())
+    if removed:
+        print("Deleted Containers:")
+        print("\n".join(removed) + "\n")
+    if deleted:
+        print("Deleted Images:")
+        print("\n".join("deleted: " + d for d in deleted) + "\n")
+    print(f"Total reclaimed space: {fmt.human_size(freed + freed_images)}")
+
+
+def cmd_version(a):
+    from . import cgroups, config
+    import platform
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    print(f"""Client:
+ Version:           {__version__}
+ API version:       1.41
+ Python version:    {platform.python_version()}
+ OS/Arch:           linux/{arch}
+
+Server: minidocker engine
+ Engine:
+  Version:          {__version__}
+  Kernel:           {platform.release()}
+  Storage driver:   overlay
+  Cgroup version:   {cgroups.version()}
+  Root dir:         {config.root()}""")
+
+
+def cmd_info(a):
+    from . import cgroups, config, containers, images
+    import platform
+    all_ = containers.list_containers(all=True)
+    states = [c.status for c in all_]
+    print(f"""Client:
+ Version:    {__version__}
+
+Server:
+ Containers: {len(all_)}
+  Running: {states.count('running')}
+  Paused: 0
+  Stopped: {len(all_) - states.count('running')}
+ Images: {len(images.list_images())}
+ Server Version: {__version__}
+ Storage Driver: overlay
+ Logging Driver: json-file
+ Cgroup Driver: cgroupfs
+ Cgroup Version: {cgroups.version()}
+ Kernel Version: {platform.release()}
+ Architecture: {platform.machine()}
+ CPUs: {os.cpu_count()}
+ Total Memory: {_mem_total()}
+ Minidocker Root Dir: {config.root()}""")
+
+
+def _mem_total():
+    from . import fmt
+    with open("/proc/meminfo") as f:
+        kb = int(f.readline().split()[1])
+    return f"{kb / 1024 / 1024:.2f}GiB"
+
+
+# -- the parser ---------------------------------------------------------------------------
+
+def build_parser():
+    p = _Parser(prog=PROG, description="A small container engine that works like docker.")
+    p.add_argument("-v", "--version", action="store_true", help="print the version and quit")
+    sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
+
+    def add(name, func, help, aliases=()):
+        s = sub.add_parser(name, help=help, aliases=list(aliases), add_help=False)
+        s.add_argument("--help", action="help")
+        s.set_defaults(func=func)
+        return s
+
+    _container_flags(add("run", cmd_run, "Create and run a new container from an image"))
+    _container_flags(add("create", cmd_create, "Create a new container"))
+    s = add("start", cmd_start, "Start one or more stopped containers")
+    s.add_argument("-a", "--attach", action="store_true")
+    s.add_argument("-i", "--interactive", action="store_true")
+    s.add_argument("containers", nargs="+")
+    s = add("ps", cmd_ps, "List containers")
+    s.add_argument("-a", "--all", action="store_true")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--no-trunc", action="store_true")
+    s = add("logs", cmd_logs, "Fetch the logs of a container")
+    s.add_argument("-f", "--follow", action="store_true")
+    s.add_argument("-n", "--tail", default="all")
+    s.add_argument("-t", "--timestamps", action="store_true")
+    s.add_argument("container")
+    s = add("stop", cmd_stop, "Stop one or more running containers")
+    s.add_argument("-t", "--time", "--timeout", type=float, default=10)
+    s.add_argument("containers", nargs="+")
+    s = add("kill", cmd_kill, "Kill one or more running containers")
+    s.add_argument("-s", "--signal", default="KILL")
+    s.add_argument("containers", nargs="+")
+    s = add("rm", cmd_rm, "Remove one or more containers")
+    s.add_argument("-f", "--force", action="store_true")
+    s.add_argument("containers", nargs="+")
+    s = add("wait", cmd_wait, "Block until containers stop, then print their exit codes")
+    s.add_argument("containers", nargs="+")
+    s = add("inspect", cmd_inspect, "Return low-level information on containers or images")
+    s.add_argument("names", nargs="+")
+    s = add("exec", cmd_exec, "Execute a command in a running container")
+    s.add_argument("-i", "--interactive", action="store_true")
+    s.add_argument("-t", "--tty", action="store_true")
+    s.add_argument("-e", "--env", action="append", default=[])
+    s.add_argument("-w", "--workdir")
+    s.add_argument("-u", "--user")
+    s.add_argument("container")
+    s.add_argument("command", nargs=argparse.REMAINDER)
+    for name, aliases in (("images", ()),):
+        s = add(name, cmd_images, "List images", aliases)
+        s.add_argument("-q", "--quiet", action="store_true")
+        s.add_argument("--no-trunc", action="store_true")
+    s = add("rmi", cmd_rmi, "Remove one or more images")
+    s.add_argument("-f", "--force", action="store_true")
+    s.add_argument("images", nargs="+")
+    s = add("import", cmd_import, "Import a root file system tarball as an image")
+    s.add_argument("-c", "--change", action="append", default=[])
+    s.add_argument("-m", "--message")
+    s.add_argument("file")
+    s.add_argument("reference", nargs="?")
+    s = add("tag", cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+    s.add_argument("source")
+    s.add_argument("target")
+    s = add("setup-images", cmd_setup_images, "Make the offline base images (busybox, hello-world)")
+    s.add_argument("--force", action="store_true")
+    add("version", cmd_version, "Show the minidocker version information")
+    add("info", cmd_info, "Display system-wide information")
+
+    image = add("image", None, "Manage images")
+    isub = image.add_subparsers(dest="image_cmd", parser_class=_Parser)
+    s = isub.add_parser("ls", aliases=["list"])
+    s.set_defaults(func=cmd_images)
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--no-trunc", action="store_true")
+    s = isub.add_parser("rm")
+    s.set_defaults(func=cmd_rmi)
+    s.add_argument("-f", "--force", action="store_true")
+    s.add_argument("images", nargs="+")
+    s = isub.add_parser("inspect")
+    s.set_defaults(func=cmd_image_inspect)
+    s.add_argument("images", nargs="+")
+    s = isub.add_parser("import")
+    s.set_defaults(func=cmd_import)
+    s.add_argument("-c", "--change", action="append", default=[])
+    s.add_argument("-m", "--message")
+    s.add_argument("file")
+    s.add_argument("reference", nargs="?")
+
+    system = add("system", None, "Manage minidocker")
+    ssub = system.add_subparsers(dest="system_cmd", parser_class=_Parser)
+    s = ssub.add_parser("prune")
+    s.set_defaults(func=cmd_prune)
+    s.add_argument("-f", "--force", action="store_true")
+    s = ssub.add_parser("info")
+    s.set_defaults(func=cmd_info)
+    return p
+
+
+# Commands whose failures docker reports with the engine's exit code (125, 126, 127).
+ENGINE_CODES = {cmd_run, cmd_create}
+
+
+def main(argv=None):
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.version:
+        print(f"minidocker version {__version__}")
+        return 0
+    func = getattr(a, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0 if a.cmd is None else 125
+    try:
+        code = func(a)
+    except MinidockerError as e:
+        if func in ENGINE_CODES:
+            _fail(f"{PROG}: Error response from daemon: {e}", e.code)
+        _fail(f"Error response from daemon: {e}", 1)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except PermissionError as e:
+        _fail(f"{PROG}: permission denied: {e} (minidocker needs root)", 125)
+    return code or 0
+
+
+def _quiet(func, *args):
+    try:
+        func(*args)
+    except MinidockerError:
+        pass
+
+
+def _quiet_kill(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

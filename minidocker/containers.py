@@ -1,0 +1,596 @@
+"""Containers: their records, their state, and the lifecycle verbs.
+
+Layer: containers & images (what containerd, driven by dockerd, does).  The
+CLI and the Python API call these functions; a daemon will too.
+
+A container is a directory ROOT/containers/<id>/:
+    config.json   what `create` decided: image, command, env, limits (docker's inspect shape)
+    state.json    created -> running -> exited, written by start and by the monitor
+    spec.json     the runtime spec the monitor built at start (exec reuses it)
+    json.log      stdout/stderr as docker's json-file log driver writes them
+    upper/ work/  the overlay's writable layer and its scratch dir
+    rootfs/       where the overlay is mounted, inside the container's own mount
+                  namespace only: when the container ends, the mount ends with it
+
+Every file is replaced by rename (images.write_atomic), so a reader never sees half a
+state; names are claimed under the store lock, so two `create --name x` cannot both win.
+"""
+import json
+import os
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from . import config, confine, fmt, images
+from .errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from .names import random_name
+
+# Limits that docker keeps in HostConfig and the cgroup module understands.
+LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
+              "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps")
+
+
+def _dir(cid, *parts):
+    return config.path("containers", cid, *parts)
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_json(path, obj):
+    images.write_atomic(path, json.dumps(obj, indent=1).encode())
+
+
+# -- records ------------------------------------------------------------------------
+
+class Container:
+    """A handle on one container; every property reads the current files."""
+
+    def __init__(self, cid: str):
+        self.id = cid
+
+    @property
+    def config(self) -> dict:
+        try:
+            return _read_json(_dir(self.id, "config.json"))
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {self.id[:12]}") from None
+
+    @property
+    def name(self) -> str:
+        return self.config["Name"].lstrip("/")
+
+    @property
+    def state(self) -> dict:
+        try:
+            state = _read_json(_dir(self.id, "state.json"))
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {self.id[:12]}") from None
+        if state["Status"] == "running" and not _alive(state["ShimPid"], state["ShimStart"]):
+            # The monitor died without recording an end: the container is gone with it.
+            state = _read_json(_dir(self.id, "state.json"))
+            if state["Status"] == "running" and not _alive(state["ShimPid"], state["ShimStart"]):
+                state.update(Status="exited", Running=False, ExitCode=255, Pid=0,
+                             Error="the container's monitor died", FinishedAt=images.now())
+                _write_json(_dir(self.id, "state.json"), state)
+        return state
+
+    @property
+    def status(self) -> str:
+        return self.state["Status"]
+
+    def inspect(self) -> dict:
+        cfg, state = self.config, self.state
+        out = dict(cfg)
+        out["State"] = {k: state.get(k) for k in (
+            "Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid",
+            "ExitCode", "Error", "StartedAt", "FinishedAt")}
+        out["LogPath"] = _dir(self.id, "json.log")
+        out["GraphDriver"] = {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(images.Image(cfg["ImageManifest"]).layer_dirs()),
+            "UpperDir": _dir(self.id, "upper"), "WorkDir": _dir(self.id, "work"),
+            "MergedDir": _dir(self.id, "rootfs")}}
+        return out
+
+    # The Python API: what docker-py's Container offers, spelled the same way.
+    def start(self, **kw):
+        return start(self.id, **kw)
+
+    def wait(self, timeout=None) -> int:
+        return wait(self.id, timeout)
+
+    def stop(self, timeout=10):
+        stop(self.id, timeout)
+
+    def kill(self, sig="KILL"):
+        kill(self.id, sig)
+
+    def remove(self, force=False):
+        remove(self.id, force)
+
+    def logs(self, stdout=True, stderr=True, timestamps=False) -> str:
+        streams = {s for s, want in (("stdout", stdout), ("stderr", stderr)) if want}
+        return "".join((f"{t} " if timestamps else "") + text
+                       for stream, text, t in read_logs(self.id) if stream in streams)
+
+    def exec_run(self, cmd, **kw):
+        """Run a command inside; returns (exit_code, output).  Goes through a helper
+        process (the CLI), since a Jupyter kernel must never fork itself."""
+        args = [sys.executable, "-m", "minidocker", "exec"]
+        for k, v in (kw.get("environment") or {}).items():
+            args += ["-e", f"{k}={v}"]
+        if kw.get("user"):
+            args += ["-u", kw["user"]]
+        if kw.get("workdir"):
+            args += ["-w", kw["workdir"]]
+        proc = subprocess.run(args + [self.id] + list(cmd), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return proc.returncode, proc.stdout
+
+    def __repr__(self):
+        return f"<Container {self.id[:12]} {self.name}>"
+
+
+def get(ref: str) -> Container:
+    """Find a container by full id, unique id prefix, or name."""
+    base = config.path("containers")
+    ids = os.listdir(base) if os.path.isdir(base) else []
+    if ref in ids:
+        return Container(ref)
+    for cid in ids:
+        try:
+            if Container(cid).name == ref.lstrip("/"):
+                return Container(cid)
+        except NotFound:
+            continue
+    matches = [cid for cid in ids if ref and cid.startswith(ref)]
+    if len(matches) == 1:
+        return Container(matches[0])
+    if len(matches) > 1:
+        raise NotFound(f"multiple IDs found with provided prefix: {ref}")
+    raise NotFound(f"No such container: {ref}")
+
+
+def list_containers(all: bool = False) -> list[Container]:
+    base = config.path("containers")
+    found = []
+    for cid in os.listdir(base) if os.path.isdir(base) else []:
+        c = Container(cid)
+        try:
+            if all or c.status == "running":
+                found.append((c.config["Created"], c))
+        except (NotFound, ValueError):
+            continue                  # being created or removed right now
+    return [c for _, c in sorted(found, key=lambda p: p[0], reverse=True)]
+
+
+# -- create ------------------------------------------------------------------------
+
+def create(image: str, command=None, *, name=None, entrypoint=None, env=(), workdir=None,
+           user=None, hostname=None, tty=False, stdin_open=False, auto_remove=False,
+           privileged=False, cap_add=(), cap_drop=(), security_opt=(), labels=None,
+           host_config=None) -> Container:
+    """docker create: resolve the image, decide the command, claim a name, make the snapshot dirs."""
+    img = images.get(image)
+    icfg = img.config.get("config", {})
+    if entrypoint is not None:            # --entrypoint replaces the image's, and its Cmd
+        entry = [entrypoint] if isinstance(entrypoint, str) and entrypoint else list(entrypoint or [])
+        cmd = list(command) if command else []
+    else:
+        entry = list(icfg.get("Entrypoint") or [])
+        cmd = list(command) if command else list(icfg.get("Cmd") or [])
+    args = entry + cmd
+    if not args:
+        raise InvalidArgument("No command specified")
+    security = _security_opts(security_opt)
+    caps = confine.cap_names(cap_add, cap_drop, privileged)
+    for item in env:
+        if not item or item.startswith("="):
+            raise InvalidArgument(f"invalid environment variable: {item!r}")
+    merged_env = _merge_env(icfg.get("Env") or [], env)
+    cid = secrets.token_hex(32)
+    hc = {"AutoRemove": auto_remove, "Privileged": privileged, "CapAdd": list(cap_add),
+          "CapDrop": list(cap_drop), "SecurityOpt": list(security_opt), "NetworkMode": "default"}
+    for key in LIMIT_KEYS:
+        hc[key] = (host_config or {}).get(key, 0 if key != "BlkioDeviceReadBps" and
+                                          key != "BlkioDeviceWriteBps" else [])
+    hc.update({k: v for k, v in (host_config or {}).items() if k not in hc})
+    record = {
+        "Id": cid, "Created": images.now(), "Path": args[0], "Args": args[1:],
+        "Image": img.id, "ImageManifest": img.manifest_digest,
+        "Config": {"Hostname": hostname or cid[:12], "User": user if user is not None else icfg.get("User", ""),
+                   "Env": merged_env, "Cmd": cmd or None, "Entrypoint": entry or None,
+                   "WorkingDir": workdir if workdir else icfg.get("WorkingDir", "") or "",
+                   "Tty": tty, "OpenStdin": stdin_open, "Image": image,
+                   "Labels": dict(icfg.get("Labels") or {}, **(labels or {})),
+                   "StopSignal": icfg.get("StopSignal", "SIGTERM")},
+        "HostConfig": hc, "Capabilities": caps, "NoNewPrivileges": security["no-new-privileges"],
+    }
+    os.makedirs(config.path("containers"), exist_ok=True)
+    with images.lock():
+        if name is not None:
+            _check_name(name)
+        else:
+            taken = {c.name for c in list_containers(all=True)}
+            name = random_name()
+            while name in taken:
+                name = random_name()
+        record["Name"] = "/" + name
+        tmp = config.path("containers", "." + cid)
+        for sub in ("upper", "work", "rootfs"):
+            os.makedirs(os.path.join(tmp, sub))
+        _write_json(os.path.join(tmp, "config.json"), record)
+        _write_json(os.path.join(tmp, "state.json"), {
+            "Status": "created", "Running": False, "Paused": False, "Restarting": False,
+            "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+            "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z",
+            "ShimPid": 0, "ShimStart": 0})
+        os.rename(tmp, _dir(cid))
+    return Container(cid)
+
+
+def _check_name(name):
+    import re
+    if not re.fullmatch(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+", name):
+        raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    for c in list_containers(all=True):
+        if c.name == name.lstrip("/"):
+            raise Conflict(f'Conflict. The container name "/{name.lstrip("/")}" is already in use '
+                           f'by container "{c.id}". You have to remove (or rename) that container '
+                           "to be able to reuse that name.")
+
+
+def _security_opts(opts):
+    out = {"no-new-privileges": False}
+    for opt in opts:
+        key, _, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        if key == "no-new-privileges":
+            out[key] = value in ("", "true")
+        else:
+            raise InvalidArgument(f"invalid --security-opt: {opt!r}")
+    return out
+
+
+def _merge_env(image_env, env):
+    merged = {}
+    for item in list(image_env) + list(env):
+        key, sep, value = item.partition("=")
+        if not sep:                   # -e NAME takes the value from the caller's environment
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        merged[key] = value
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+# -- start: hand the container to its monitor --------------------------------------------
+
+def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False):
+    """Start a created or exited container by launching its monitor (shim.py).
+
+    The monitor is a separate program (fork+exec, never a fork of the caller,
+    which may be a Jupyter kernel).  It daemonizes, so the container outlives the
+    caller; it reports on a pipe: "started SHIM INIT" or "error CODE MESSAGE",
+    then, for an attached start, "exited CODE" once all output is delivered.
+
+    attach: the container's output is copied to stdio (default: our own 0,1,2),
+    and the returned object's .wait_exit() gives the exit code.
+    """
+    c = get(cid)
+    with images.lock():
+        if c.status == "running":
+            return _Attachment(c, None)
+        state = c.state
+        state.update(Status="starting")
+        _write_json(_dir(c.id, "state.json"), state)
+    status_r, status_w = os.pipe()
+    if attach:
+        stdio = stdio or (0, 1, 2)
+        fds = {"stdin": stdio[0] if interactive else subprocess.DEVNULL,
+               "stdout": stdio[1], "stderr": stdio[2]}
+    else:
+        fds = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    env = dict(os.environ, MINIDOCKER_ROOT=config.root())
+    flags = ("attach" if attach else "detach") + (",stdin" if attach and interactive else "")
+    try:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "minidocker.shim", c.id, str(status_w), flags],
+            pass_fds=(status_w,), start_new_session=True, env=env, **fds)
+    finally:
+        os.close(status_w)
+    launcher.wait()                   # the monitor forks and its first process exits at once
+    status = _StatusPipe(status_r)
+    line = status.readline()
+    if line.startswith("started"):
+        return _Attachment(c, status, int(line.split()[1]))
+    status.close()
+    _restore_after_failed_start(c)
+    if line.startswith("error"):
+        _, code, message = line.split(" ", 2)
+        raise _error_for(int(code), message.strip())
+    raise MinidockerError(f"container {c.id[:12]} did not start (monitor said {line!r})")
+
+
+def _restore_after_failed_start(c):
+    """If the monitor died before saying anything, put the state back as it was."""
+    with images.lock():
+        state = c.state
+        if state["Status"] == "starting":
+            state.update(Status="exited" if state["StartedAt"][:4] != "0001" else "created")
+            _write_json(_dir(c.id, "state.json"), state)
+
+
+def _error_for(code, message):
+    from .errors import CannotInvoke, CommandNotFound
+    cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, MinidockerError)
+    return cls(message)
+
+
+class _StatusPipe:
+    def __init__(self, fd):
+        self.fd, self.buf = fd, b""
+
+    def readline(self) -> str:
+        while b"\n" not in self.buf:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except InterruptedError:
+                continue
+            if not chunk:
+                break
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
+
+    def close(self):
+        os.close(self.fd)
+
+
+class _Attachment:
+    """A started container; for an attached start, the pipe its monitor reports on."""
+
+    def __init__(self, container, status, shim_pid=None):
+        self.container, self.status, self.shim_pid = container, status, shim_pid
+
+    def wait_exit(self) -> int:
+        """For an attached start: block until the monitor reports the exit code."""
+        if self.status is None:
+            return wait(self.container.id)
+        line = self.status.readline()
+        self.status.close()
+        if line.startswith("exited"):
+            return int(line.split()[1])
+        return wait(self.container.id)
+
+
+# -- stop, kill, wait --------------------------------------------------------------------
+
+SIGNALS = {s.name[3:]: s for s in signal.Signals if s.name.startswith("SIG") and "_" not in s.name}
+
+
+def parse_signal(sig) -> int:
+    if isinstance(sig, int):
+        return sig
+    text = str(sig).upper()
+    text = text[3:] if text.startswith("SIG") else text
+    if text.isdigit():
+        return int(text)
+    if text not in SIGNALS:
+        raise InvalidArgument(f"Invalid signal: {sig}")
+    return SIGNALS[text]
+
+
+def kill(cid: str, sig="KILL") -> None:
+    """docker kill: send a signal to the container's PID 1."""
+    c = get(cid)
+    number = parse_signal(sig)
+    state = c.state
+    if state["Status"] != "running":
+        raise Conflict(f"Cannot kill container: {cid}: Container {c.id} is not running")
+    try:
+        os.kill(state["Pid"], number)
+    except ProcessLookupError:
+        pass
+
+
+def stop(cid: str, timeout: float | None = 10) -> None:
+    """docker stop: the stop signal (SIGTERM) to PID 1, then SIGKILL after timeout seconds.
+
+    A PID 1 gets no default signal actions: a shell or `sleep` that installed no
+    handler ignores SIGTERM, so such a container takes the whole timeout to stop.
+    """
+    c = get(cid)
+    if c.status != "running":
+        return
+    try:
+        kill(c.id, c.config["Config"].get("StopSignal") or "TERM")
+    except Conflict:
+        return
+    if wait(c.id, timeout=10 if timeout is None else timeout, only_running=True) is None:
+        try:
+            kill(c.id, "KILL")
+        except Conflict:
+            pass
+        wait(c.id, only_running=True)
+
+
+def wait(cid: str, timeout: float | None = None, only_running: bool = False):
+    """Block until the container is not running; return its exit code, or None on timeout.
+
+    While running, wait on a pidfd of its monitor (pidfd_open(2)): the monitor
+    exits right after it records the container's end.
+    """
+    c = get(cid)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            state = c.state
+        except NotFound:
+            return 0 if only_running else None
+        if state["Status"] == "exited" or (only_running and state["Status"] == "created"):
+            return state["ExitCode"]
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return None
+        if state["Status"] == "running":
+            _wait_process(state["ShimPid"], state["ShimStart"], left)
+        else:
+            time.sleep(0.02 if left is None else min(0.02, left))
+
+
+def _wait_process(pid, start_ticks, timeout):
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return
+    try:
+        if _alive(pid, start_ticks):
+            select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
+def _alive(pid, start_ticks) -> bool:
+    """Is pid still the process we started (not a zombie, not a recycled pid)?"""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and int(fields[19]) == start_ticks
+
+
+def process_start_ticks(pid) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+# -- remove, prune ---------------------------------------------------------------------------
+
+def remove(cid: str, force: bool = False) -> None:
+    """docker rm: delete a stopped container (with -f, kill it first)."""
+    c = get(cid)
+    if c.status in ("running", "starting"):
+        if not force:
+            raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
+                           "before attempting removal or force remove")
+        try:
+            kill(c.id, "KILL")
+        except Conflict:
+            pass
+        wait(c.id, timeout=30, only_running=True)
+    _delete(c.id)
+
+
+def _delete(cid):
+    from . import cgroups
+    cgroups.Cgroup(cid).destroy()
+    path = _dir(cid)
+    trash = config.path("containers", ".rm-" + cid)
+    try:
+        os.rename(path, trash)        # gone from listings at once, even if rmtree is slow
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def prune() -> tuple[list[str], int]:
+    """Remove every stopped container; return (ids, bytes reclaimed)."""
+    removed, freed = [], 0
+    for c in list_containers(all=True):
+        try:
+            if c.status in ("exited", "created"):
+                freed += _du(_dir(c.id, "upper")) + _du(_dir(c.id, "json.log"))
+                _delete(c.id)
+                removed.append(c.id)
+        except NotFound:
+            continue
+    return removed, freed
+
+
+def _du(path) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for top, dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def images_in_use() -> set[str]:
+    return {c.config["Image"] for c in list_containers(all=True)}
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+def read_logs(cid: str, follow: bool = False, tail: int | None = None):
+    """Yield (stream, text, time) from docker's json-file log of the container."""
+    c = get(cid)
+    path = _dir(c.id, "json.log")
+    try:
+        f = open(path)
+    except FileNotFoundError:
+        return
+    with f:
+        lines = f.readlines()
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        for line in lines:
+            if line.endswith("\n"):
+                entry = json.loads(line)
+                yield entry["stream"], entry["log"], entry["time"]
+        partial = "".join(l for l in lines if not l.endswith("\n"))
+        while follow:
+            line = f.readline()
+            if line:
+                partial += line
+                if partial.endswith("\n"):
+                    entry = json.loads(partial)
+                    partial = ""
+                    yield entry["stream"], entry["log"], entry["time"]
+                continue
+            try:
+                if c.status not in ("running", "starting"):
+                    follow = False
+                    continue
+            except NotFound:
+                return
+            time.sleep(0.05)
+
+
+# -- exec ---------------------------------------------------------------------------------------
+
+def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, tty=False,
+                 stdio=(0, 1, 2), on_started=None) -> int:
+    """docker exec: one more process in every namespace and the cgroup of a running container.
+
+    Runs in the calling process (the CLI), which forks; the Python API goes through the CLI.
+    """
+    from . import cgroups, runtime
+    c = get(cid)
+    state = c.state
+    if state["Status"] != "running":
+        raise Conflict(f"Container {c.id} is not running")
+    if not cmd:
+        raise InvalidArgument("No command specified")
+    spec = _read_json(_dir(c.id, "spec.json"))
+    process = dict(spec["process"])
+    process.update(args=list(cmd), terminal=tty,
+                   env=_merge_env(process["env"], env),
+                   cwd=workdir or process.get("cwd") or "/")
+    if user is not None:
+        process["user"] = user
+    procs = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
+    return runtime.exec_in(state["Pid"], spec, process, stdio, procs, on_started)

@@ -1,0 +1,68 @@
+"""How docker prints times and sizes, so our tables read like its tables.
+
+The rules follow the go-units package docker uses: HumanDuration for
+"Up 3 seconds" / "2 minutes ago", and HumanSize (decimal units, three
+significant digits) for "2.14MB".
+"""
+import datetime
+
+
+def parse_time(stamp: str) -> datetime.datetime:
+    """Read an RFC 3339 time with up to nanoseconds (Python keeps microseconds)."""
+    stamp = stamp.rstrip("Z")
+    if "." in stamp:
+        head, frac = stamp.split(".")
+        stamp = f"{head}.{frac[:6]:0<6}"
+    return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc)
+
+
+def since(stamp: str) -> float:
+    return (datetime.datetime.now(datetime.timezone.utc) - parse_time(stamp)).total_seconds()
+
+
+def human_duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = round(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def human_size(size: float) -> str:
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.3g}{units[i]}"
+
+
+def table(rows, headers) -> str:
+    """Columns padded to their widest cell plus three spaces, as docker's tabwriter does."""
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(headers)]
+    lines = []
+    for r in [list(headers)] + rows:
+        cells = [c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)

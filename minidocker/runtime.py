@@ -1,0 +1,411 @@
+"""The runtime: turn a container spec into an isolated, running process.
+
+Layer: runtime (what runc does for docker).  The monitor (shim.py) calls
+``create()`` once per container; ``exec_in()`` starts one more process inside a
+running container.  Below us is only the kernel (kernel.py, os).
+
+How a container's first process is made (the same dance as runc's nsexec.c):
+
+    monitor ── fork ──> middle ── unshare(user?) ── unshare(pid,mnt,uts,ipc,net)
+                          └── fork ──> init (PID 1 in the new pid namespace)
+                                 mount the overlay root, /proc, /dev, /sys
+                                 pivot_root, detach the old root
+                                 mask /proc paths, drop capabilities, set user
+                                 exec the command
+
+unshare(CLONE_NEWPID) only applies to children, hence the middle process; it
+reports init's pid and exits, and init is re-parented to the monitor, which is
+a child subreaper (prctl(2) PR_SET_CHILD_SUBREAPER).  Errors before exec travel
+back on a close-on-exec pipe: if exec succeeds the pipe just closes.
+
+The spec is a dict shaped like the OCI runtime spec's config.json, cut down:
+  process: args, env, cwd, user ("", "uid[:gid]" or "name[:group]"), terminal,
+           capabilities (names), noNewPrivileges
+  root:    lowers (top first), upper, work, mountpoint
+  hostname, namespaces (list of names from kernel.NAMESPACES),
+  maskedPaths, readonlyPaths, binds [(host file, container path)]
+See https://github.com/opencontainers/runtime-spec/blob/main/config.md
+"""
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import termios
+
+from . import confine, kernel
+from .errors import CannotInvoke, CommandNotFound, MinidockerError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Devices every container gets, bound from the host's /dev (works in a user namespace too).
+DEVICES = ["null", "zero", "full", "random", "urandom", "tty"]
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx", "core": "/proc/kcore"}
+
+
+# -- errors across the fork ------------------------------------------------------
+
+def _report(fd, code, message):
+    """In a child: send an error to the parent and exit."""
+    try:
+        os.write(fd, json.dumps({"code": code, "message": message}).encode())
+    finally:
+        os._exit(code or 1)
+
+
+def _raise_reported(data: bytes):
+    report = json.loads(data)
+    cls = {126: CannotInvoke, 127: CommandNotFound}.get(report["code"], MinidockerError)
+    raise cls(report["message"])
+
+
+# -- the container's first process --------------------------------------------------
+
+def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None) -> int:
+    """Start the container's init process; return its host pid once it has exec'd.
+
+    before_start(middle_pid) runs in the caller while the child waits: the
+    monitor uses it to put the child into the container's cgroup, so every
+    process of the container is counted from its first instruction.
+    """
+    go_r, go_w = os.pipe()
+    pid_r, pid_w = os.pipe()
+    err_r, err_w = os.pipe()          # all three are O_CLOEXEC (Python's default)
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(go_w), os.close(pid_r), os.close(err_r)
+            _middle(spec, (stdin, stdout, stderr), go_r, pid_w, err_w)
+        except BaseException as e:    # never let the child return into the caller's code
+            _report(err_w, 125, _describe(e))
+    os.close(go_r), os.close(pid_w), os.close(err_w)
+    try:
+        if before_start:
+            before_start(middle)
+        os.write(go_w, b"go")
+        os.close(go_w)
+        init = _read_all(pid_r)
+        os.waitpid(middle, 0)
+        error = _read_all(err_r)
+    finally:
+        for fd in (pid_r, err_r):
+            _close_quietly(fd)
+    if error:
+        if init:                      # init died before exec: reap it (it is ours now)
+            _reap_quietly(int(init))
+        _raise_reported(error)
+    if not init:
+        raise MinidockerError("container init did not start")
+    return int(init)
+
+
+def _middle(spec, stdio, go_r, pid_w, err_w):
+    os.read(go_r, 2)                  # wait until we are in the cgroup
+    os.close(go_r)
+    flags = 0
+    for name in spec["namespaces"]:
+        flags |= kernel.NAMESPACES[name]
+    kernel.unshare(flags)
+    if "net" in spec["namespaces"]:
+        link_up("lo")
+    init = os.fork()
+    if init == 0:
+        try:
+            os.close(pid_w)
+            _init(spec, stdio, err_w)
+        except BaseException as e:
+            _report(err_w, getattr(e, "code", 125), _describe(e))
+    os.write(pid_w, str(init).encode())
+    os._exit(0)
+
+
+def _init(spec, stdio, err_w):
+    """PID 1: build the root file system, confine, exec."""
+    os.setsid()
+    _reset_signals()
+    process = spec["process"]
+    if process.get("terminal"):
+        fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target)
+    if "uts" in spec["namespaces"]:
+        kernel.sethostname(spec["hostname"])
+    if "mnt" in spec["namespaces"]:
+        _mount_root(spec)
+    _exec_process(spec, process, err_w)
+
+
+def _mount_root(spec):
+    root = spec["root"]
+    new = root["mountpoint"]
+    # Our mounts must not leak back to the host, nor host mounts arrive later.
+    kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
+    lowers = ":".join(root["lowers"])
+    kernel.mount("overlay", new, "overlay", 0,
+                 f"lowerdir={lowers},upperdir={root['upper']},workdir={root['work']}")
+    _mount_proc_dev_sys(new, "net" in spec["namespaces"])
+    for source, target in spec.get("binds", []):
+        _bind_file(source, new + target)
+    os.chdir(new)
+    kernel.pivot_root(".", ".")      # the old root is now stacked under the new one...
+    kernel.umount2(".", kernel.MNT_DETACH)   # ...and this takes it away for good
+    os.chdir("/")
+    for path in spec.get("maskedPaths", []):
+        _mask(path)
+    for path in spec.get("readonlyPaths", []):
+        _readonly(path)
+
+
+def _mount_proc_dev_sys(new, own_net):
+    nosuid_nodev_noexec = kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
+    kernel.mount("proc", _mkdir(new + "/proc"), "proc", nosuid_nodev_noexec)
+    dev = _mkdir(new + "/dev")
+    kernel.mount("tmpfs", dev, "tmpfs", kernel.MS_NOSUID | kernel.MS_STRICTATIME, "mode=755,size=65536k")
+    for name in DEVICES:
+        _bind_file("/dev/" + name, f"{dev}/{name}")
+    kernel.mount("devpts", _mkdir(dev + "/pts"), "devpts", kernel.MS_NOSUID | kernel.MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    kernel.mount("shm", _mkdir(dev + "/shm"), "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k")
+    kernel.mount("mqueue", _mkdir(dev + "/mqueue"), "mqueue", nosuid_nodev_noexec)
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, f"{dev}/{name}")
+    sys_dir = _mkdir(new + "/sys")
+    if own_net:                       # sysfs shows the net namespace of whoever mounts it
+        kernel.mount("sysfs", sys_dir, "sysfs", nosuid_nodev_noexec | kernel.MS_RDONLY)
+    else:
+        kernel.mount("/sys", sys_dir, None, kernel.MS_BIND | kernel.MS_REC)
+        kernel.mount(None, sys_dir, None, kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY)
+
+
+def _mkdir(path):
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _bind_file(source, target):
+    if not os.path.lexists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    kernel.mount(source, target, None, kernel.MS_BIND)
+
+
+def _mask(path):
+    if os.path.isdir(path):
+        kernel.mount("tmpfs", path, "tmpfs", kernel.MS_RDONLY)
+    elif os.path.exists(path):
+        kernel.mount("/dev/null", path, None, kernel.MS_BIND)
+
+
+def _readonly(path):
+    if os.path.exists(path):
+        kernel.mount(path, path, None, kernel.MS_BIND | kernel.MS_REC)
+        kernel.mount(None, path, None,
+                     kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_REC)
+
+
+# -- the last steps before exec, shared by init and exec ---------------------------
+
+def _exec_process(spec, process, err_w):
+    uid, gid, groups, home = resolve_user(process.get("user", ""))
+    env = _environment(process.get("env", []), spec.get("hostname"), home, process.get("terminal"))
+    cwd = process.get("cwd") or "/"
+    os.makedirs(cwd, exist_ok=True)       # docker creates a missing working directory
+    confine.apply_caps(process["capabilities"])
+    os.setgroups(groups)
+    os.setgid(gid)
+    os.setuid(uid)                        # a non-root uid loses every capability here
+    if process.get("noNewPrivileges"):
+        kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
+    os.chdir(cwd)
+    args = process["args"]
+    path = _lookup(args[0], env)
+    os.closerange(3, err_w)               # no descriptor of the engine reaches the container
+    os.closerange(err_w + 1, 1 << 16)
+    try:
+        os.execve(path, args, env)
+    except OSError as e:
+        code = 127 if e.errno == errno.ENOENT else 126
+        _report(err_w, code, f'exec: "{args[0]}": {os.strerror(e.errno).lower()}')
+
+
+def _lookup(command, env):
+    """execvp's search of $PATH, done here to tell 'not found' (127) from 'cannot run' (126)."""
+    if "/" in command:
+        return command
+    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+        candidate = os.path.join(directory or ".", command)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise CommandNotFound(f'exec: "{command}": executable file not found in $PATH')
+
+
+def _environment(env_list, hostname, home, terminal):
+    env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env_list)
+    env.setdefault("PATH", DEFAULT_PATH)
+    if hostname:
+        env.setdefault("HOSTNAME", hostname)
+    env.setdefault("HOME", home)
+    if terminal:
+        env.setdefault("TERM", "xterm")
+    return env
+
+
+def _reset_signals():
+    """Python ignores SIGPIPE and SIGXFSZ; an ignored signal survives exec, so undo that."""
+    for sig in signal.Signals:
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+# -- users -------------------------------------------------------------------------------
+
+def resolve_user(user: str, root: str = "/"):
+    """docker's -u: "", "uid", "uid:gid", "name" or "name:group", looked up in the
+    container's /etc/passwd and /etc/group.  Returns (uid, gid, groups, home)."""
+    name, _, group = (user or "0").partition(":")
+    passwd = _read_db(root + "/etc/passwd")
+    entry = next((e for e in passwd if e[0] == name or e[2] == name), None)
+    if entry:
+        uid, gid, home = int(entry[2]), int(entry[3]), entry[5] or "/"
+    elif name.isdigit():
+        uid, gid, home = int(name), 0, "/"
+    else:
+        raise MinidockerError(f"unable to find user {name}: no matching entries in passwd file")
+    groups_db = _read_db(root + "/etc/group")
+    if group:
+        match = next((g for g in groups_db if g[0] == group or g[2] == group), None)
+        if match:
+            gid = int(match[2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise MinidockerError(f"unable to find group {group}: no matching entries in group file")
+    username = entry[0] if entry else None
+    extra = sorted({int(g[2]) for g in groups_db
+                    if len(g) > 3 and username and username in g[3].split(",")} - {gid})
+    return uid, gid, [gid] + extra, home
+
+
+def _read_db(path):
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split(":") for line in f
+                    if line.strip() and not line.startswith("#") and line.count(":") >= 2]
+    except OSError:
+        return []
+
+
+# -- exec: one more process in a running container ---------------------------------------
+
+def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on_started=None) -> int:
+    """Run process inside the namespaces of init_pid; wait and return its exit status.
+
+    Like `runc exec`/`nsenter`: join every namespace of the container (setns(2)),
+    the mount namespace last because it changes our root, join its cgroup, then
+    fork, because a new pid namespace applies only to children.
+    """
+    err_r, err_w = os.pipe()
+    namespaces = {}
+    for name in ("user", "ipc", "uts", "net", "pid", "cgroup", "mnt"):
+        mine, theirs = f"/proc/self/ns/{name}", f"/proc/{init_pid}/ns/{name}"
+        try:
+            if os.stat(mine).st_ino != os.stat(theirs).st_ino:
+                namespaces[name] = os.open(theirs, os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(err_r)
+            for path in cgroup_procs:
+                with open(path, "w") as f:
+                    f.write("0")
+            for name, fd in namespaces.items():
+                kernel.setns(fd, kernel.NAMESPACES[name])
+                os.close(fd)
+            child = os.fork()
+            if child == 0:
+                try:
+                    os.setsid()
+                    _reset_signals()
+                    if process.get("terminal"):
+                        fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
+                    for target, fd in enumerate(stdio):
+                        os.dup2(fd, target)
+                    _exec_process(spec, process, err_w)
+                except BaseException as e:
+                    _report(err_w, getattr(e, "code", 125), _describe(e))
+            os.close(err_w)
+            for fd in set(stdio):         # a pty's last holder must be the process itself
+                if fd > 2:
+                    os.close(fd)
+            signal.signal(signal.SIGINT, lambda *a: os.kill(child, signal.SIGINT))
+            signal.signal(signal.SIGTERM, lambda *a: os.kill(child, signal.SIGTERM))
+            os._exit(wait_status(child))
+        except BaseException as e:
+            _report(err_w, getattr(e, "code", 125), _describe(e))
+    os.close(err_w)
+    for fd in namespaces.values():
+        os.close(fd)
+    if on_started:
+        on_started(middle)                # e.g. copy a terminal until the process ends
+    error = _read_all(err_r)
+    os.close(err_r)
+    status = wait_status(middle)
+    if error:
+        _raise_reported(error)
+    return status
+
+
+# -- small helpers -------------------------------------------------------------------------
+
+def wait_status(pid: int) -> int:
+    """waitpid(2), as a shell exit status: 128+N for death by signal N."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def link_up(name: str) -> None:
+    """Bring a network interface up with the SIOCSIFFLAGS ioctl (netdevice(7))."""
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14x", name.encode(), 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags | IFF_UP))
+
+
+def _describe(e: BaseException) -> str:
+    return str(e) if isinstance(e, (MinidockerError, OSError)) else f"{type(e).__name__}: {e}"
+
+
+def _read_all(fd) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _close_quietly(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _reap_quietly(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
