@@ -1,0 +1,157 @@
+"""The runtime's isolation and confinement, asserted from what the kernel shows:
+/proc/<pid>/ns/* inodes, /proc/self/status inside the container, mountinfo."""
+import json
+import os
+
+import pytest
+
+from minidocker import confine
+
+NAMESPACES = ["pid", "mnt", "uts", "ipc", "net"]
+
+
+def status_field(text, field):
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"{field} not in {text!r}")
+
+
+def host_permitted():
+    with open("/proc/self/status") as f:
+        return int(status_field(f.read(), "CapPrm"), 16)
+
+
+def run(cli, *args):
+    proc = cli("run", "--rm", *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture
+def sleeper(images_root, cli):
+    cid = cli("run", "-d", "busybox", "sleep", "60", check=True).stdout.strip()
+    yield cid
+    cli("rm", "-f", cid)
+
+
+def init_pid(cli, cid):
+    return json.loads(cli("inspect", cid, check=True).stdout)[0]["State"]["Pid"]
+
+
+def test_every_namespace_is_new(cli, sleeper):
+    pid = init_pid(cli, sleeper)
+    for ns in NAMESPACES:
+        assert os.stat(f"/proc/{pid}/ns/{ns}").st_ino != os.stat(f"/proc/self/ns/{ns}").st_ino, ns
+
+
+def test_pid_one_inside_real_pid_outside(cli, sleeper):
+    pid = init_pid(cli, sleeper)
+    with open(f"/proc/{pid}/status") as f:
+        nspid = status_field(f.read(), "NSpid").split()
+    assert nspid == [str(pid), "1"]
+    assert run(cli, "busybox", "sh", "-c", "echo $$").strip() == "1"
+
+
+def test_host_files_are_invisible(cli, images_root, tmp_path):
+    secret = tmp_path / "host-secret"
+    secret.write_text("x")
+    assert cli("run", "--rm", "busybox", "test", "-e", str(secret)).returncode == 1
+    # The root really is the image: busybox's files, not the host's /usr/bin/python3.
+    assert cli("run", "--rm", "busybox", "test", "-e", "/usr/bin/python3").returncode == 1
+
+
+def test_old_root_is_gone(cli, images_root):
+    mounts = run(cli, "busybox", "cat", "/proc/self/mountinfo")
+    roots = [line.split()[4] for line in mounts.splitlines()]
+    assert roots.count("/") == 1
+    assert not any(line.split()[3] != "/" and line.split()[4] == "/" for line in mounts.splitlines())
+    assert "overlay" in next(l for l in mounts.splitlines() if l.split()[4] == "/")
+
+
+def test_hostname_is_short_id(cli, images_root):
+    cid = cli("create", "busybox", "hostname", check=True).stdout.strip()
+    out = cli("start", "-a", cid, check=True).stdout
+    assert out.strip() == cid[:12]
+    cli("rm", cid, check=True)
+
+
+def test_default_capabilities(cli, images_root):
+    status = run(cli, "busybox", "cat", "/proc/self/status")
+    expected = confine.cap_mask(confine.DEFAULT_CAPS)
+    assert int(status_field(status, "CapEff"), 16) == expected
+    assert int(status_field(status, "CapPrm"), 16) == expected
+    assert int(status_field(status, "CapBnd"), 16) == expected
+    assert int(status_field(status, "CapInh"), 16) == 0
+    assert int(status_field(status, "CapAmb"), 16) == 0
+    assert status_field(status, "NoNewPrivs") == "0"
+
+
+def test_cap_add_drop_privileged(cli, images_root):
+    status = run(cli, "--cap-drop", "CHOWN", "--cap-add", "NET_ADMIN", "busybox", "cat", "/proc/self/status")
+    eff = int(status_field(status, "CapEff"), 16)
+    assert not eff & (1 << confine.CAPS.index("CHOWN"))
+    assert eff & (1 << confine.CAPS.index("NET_ADMIN"))
+    status = run(cli, "--privileged", "busybox", "cat", "/proc/self/status")
+    assert int(status_field(status, "CapEff"), 16) == host_permitted()
+    status = run(cli, "--cap-drop", "ALL", "busybox", "cat", "/proc/self/status")
+    assert int(status_field(status, "CapBnd"), 16) == 0
+    assert cli("run", "--rm", "--cap-add", "NOPE", "busybox", "true").returncode == 125
+
+
+def test_dropped_capability_is_enforced(cli, images_root):
+    assert cli("run", "--rm", "busybox", "chown", "1000", "/tmp").returncode == 0
+    assert cli("run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "1000", "/tmp").returncode != 0
+
+
+def test_no_new_privileges(cli, images_root):
+    status = run(cli, "--security-opt", "no-new-privileges", "busybox", "cat", "/proc/self/status")
+    assert status_field(status, "NoNewPrivs") == "1"
+
+
+def test_masked_and_readonly_paths(cli, images_root):
+    assert run(cli, "busybox", "sh", "-c", "wc -c < /proc/kcore").strip() == "0"
+    assert run(cli, "busybox", "sh", "-c", "wc -c < /proc/keys").strip() == "0"
+    assert cli("run", "--rm", "busybox", "sh", "-c", "echo x > /proc/sysrq-trigger").returncode != 0
+    mounts = run(cli, "busybox", "cat", "/proc/self/mountinfo").splitlines()
+    sys_line = next(l for l in mounts if l.split()[4] == "/proc/sys")
+    assert "ro" in sys_line.split()[5].split(",")
+    sysfs = next(l for l in mounts if l.split()[4] == "/sys")
+    assert "ro" in sysfs.split()[5].split(",")
+    privileged = run(cli, "--privileged", "busybox", "cat", "/proc/self/mountinfo")
+    assert "/proc/sys " not in privileged
+
+
+def test_no_engine_descriptor_leaks(cli, images_root):
+    fds = run(cli, "busybox", "sh", "-c", "ls /proc/$$/fd").split()
+    assert sorted(fds) == ["0", "1", "2"]
+
+
+def test_dev_is_minimal(cli, images_root):
+    names = set(run(cli, "busybox", "ls", "/dev").split())
+    assert {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue"} <= names
+    assert not names & {"sda", "vda", "mem", "kmsg"}
+    assert run(cli, "busybox", "sh", "-c", "echo hi > /dev/null && head -c 4 /dev/zero | wc -c").strip() == "4"
+
+
+def test_user_flag(cli, images_root):
+    assert run(cli, "-u", "1000", "busybox", "id", "-u").strip() == "1000"
+    assert run(cli, "-u", "nobody", "busybox", "id", "-u").strip() == "65534"
+    assert run(cli, "-u", "1000:1000", "busybox", "id", "-g").strip() == "1000"
+    status = run(cli, "-u", "1000", "busybox", "cat", "/proc/self/status")
+    assert int(status_field(status, "CapEff"), 16) == 0
+    bad = cli("run", "--rm", "-u", "nosuchuser", "busybox", "true")
+    assert bad.returncode == 125 and "nosuchuser" in bad.stderr
+
+
+def test_env_and_workdir(cli, images_root):
+    env = run(cli, "-e", "GREETING=hi there", "busybox", "env").splitlines()
+    assert "GREETING=hi there" in env
+    assert any(line.startswith("PATH=/usr/local/sbin") for line in env)
+    assert run(cli, "-w", "/tmp/new/dir", "busybox", "pwd").strip() == "/tmp/new/dir"
+
+
+def test_sigpipe_is_default_inside(cli, images_root):
+    # Python ignores SIGPIPE; a container must not inherit that (yes | head would never end).
+    status = run(cli, "busybox", "cat", "/proc/self/status")
+    assert int(status_field(status, "SigIgn"), 16) == 0
