@@ -17,11 +17,8 @@ state; names are claimed under the store lock, so two `create --name x` cannot b
 """
 import json
 import os
-import secrets
 import select
-import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -129,6 +126,7 @@ class Container:
             args += ["-u", kw["user"]]
         if kw.get("workdir"):
             args += ["-w", kw["workdir"]]
+        import subprocess
         proc = subprocess.run(args + [self.id] + list(cmd), stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return proc.returncode, proc.stdout
@@ -194,7 +192,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
         if not item or item.startswith("="):
             raise InvalidArgument(f"invalid environment variable: {item!r}")
     merged_env = _merge_env(icfg.get("Env") or [], env)
-    cid = secrets.token_hex(32)
+    cid = os.urandom(32).hex()
     hc = {"AutoRemove": auto_remove, "Privileged": privileged, "CapAdd": list(cap_add),
           "CapDrop": list(cap_drop), "SecurityOpt": list(security_opt), "NetworkMode": "default"}
     for key in LIMIT_KEYS:
@@ -289,6 +287,7 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
         state = c.state
         state.update(Status="starting")
         _write_json(_dir(c.id, "state.json"), state)
+    import subprocess                 # here, not at the top: the monitor never needs it
     status_r, status_w = os.pipe()
     if attach:
         stdio = stdio or (0, 1, 2)
@@ -499,6 +498,7 @@ def _delete(cid):
         os.rename(path, trash)        # gone from listings at once, even if rmtree is slow
     except FileNotFoundError:
         return
+    import shutil
     shutil.rmtree(trash, ignore_errors=True)
 
 

@@ -22,18 +22,17 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 import shutil
 import tempfile
 
-from . import config, layers
+from . import config
 from .errors import Conflict, InvalidArgument, NotFound
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar"
 REF_NAME = "org.opencontainers.image.ref.name"
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
 # -- paths, locking, atomic writes ---------------------------------------------
@@ -271,6 +270,7 @@ def _store_layer_file(path):
     if not os.path.isdir(layer_dir(digest)):
         work = tempfile.mkdtemp(dir=tmpdir(), prefix="layer-")
         try:
+            from . import layers      # tarfile is slow to import; only imports need it
             layers.extract(target, work)
             os.makedirs(config.path("layers"), exist_ok=True)
             os.rename(work, layer_dir(digest))

@@ -31,7 +31,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import struct
 import termios
 
@@ -379,6 +378,7 @@ def wait_status(pid: int) -> int:
 
 def link_up(name: str) -> None:
     """Bring a network interface up with the SIOCSIFFLAGS ioctl (netdevice(7))."""
+    import socket
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         ifreq = struct.pack("16sH14x", name.encode(), 0)
