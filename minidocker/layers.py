@@ -121,7 +121,11 @@ def _set_fd_attrs(fd, m, xattrs):
     os.fchown(fd, m.uid, m.gid)
     os.fchmod(fd, stat.S_IMODE(m.mode))
     for name, value in xattrs.items():       # after chown: it clears security.capability
-        os.setxattr(fd, name, value)
+        try:
+            os.setxattr(fd, name, value)
+        except OSError as e:                 # tmpfs before Linux 6.6 has no user.*: dropped,
+            if e.errno != errno.EOPNOTSUPP:  # as docker drops them
+                raise
 
 
 def _ns(mtime):
