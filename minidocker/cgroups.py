@@ -31,6 +31,11 @@ BlkioWeight are converted to weights with the formulas runc and crun use.
 In update(), a key that is absent, None or 0 is left as it is (the docker
 client sends 0 for every flag not given); -1 means "unlimited".
 
+Add a process before it starts the container's program: memory it used before
+the move stays charged to its old group (v1 memory.move_charge_at_immigrate).
+On v2 a group that holds processes cannot hand controllers to children, so
+the parent group itself must never hold a process.
+
 References: Documentation/admin-guide/cgroup-v1/{cgroups,memory,cpusets,pids,
 blkio-controller,freezer-subsystem}.rst, Documentation/scheduler/sched-bwc.rst
 (CPU quota), Documentation/admin-guide/cgroup-v2.rst, cgroups(7).
@@ -88,9 +93,6 @@ def _mounts():
 
 def version() -> int:
     """2 if /sys/fs/cgroup itself is a cgroup2 mount, else 1 (a v1 or hybrid system)."""
-    forced = os.environ.get("MINIDOCKER_CGROUP_VERSION")
-    if forced in ("1", "2"):
-        return int(forced)
     return 2 if any(p == MOUNT and t == "cgroup2" for p, t, _ in _mounts()) else 1
 
 
