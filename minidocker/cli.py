@@ -210,17 +210,20 @@ def cmd_exec(a):
     if not a.tty:
         stdin = 0 if a.interactive else os.open("/dev/null", os.O_RDONLY)
         return containers.exec_process(a.container, a.command, stdio=(stdin, 1, 2), **kw)
-    master, slave = os.openpty()
-    if os.isatty(0):
-        from .shim import _copy_winsize
-        _copy_winsize(0, master)
+    import socket
+    from . import runtime
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 
-    def pump(_pid):
-        os.close(slave)
+    def pump(_pid):                       # the process made a pty in the container: copy it
+        theirs.close()
+        master = runtime.receive_console(ours)
+        if os.isatty(0):
+            from .shim import _copy_winsize
+            _copy_winsize(0, master)
         _copy_terminal(master, a.interactive)
     with _raw_terminal(a.interactive and os.isatty(0)):
-        return containers.exec_process(a.container, a.command, stdio=(slave, slave, slave),
-                                       on_started=pump, **kw)
+        return containers.exec_process(a.container, a.command, on_started=pump,
+                                       console=theirs.fileno(), **kw)
 
 
 def _copy_terminal(master, interactive):
@@ -607,7 +610,9 @@ def main(argv=None):
     except MinidockerError as e:
         if func in ENGINE_CODES:
             _fail(f"{PROG}: Error response from daemon: {e}", e.code)
-        _fail(f"Error response from daemon: {e}", 1)
+        # Like docker, exec also exits 126/127 when the command cannot run / is not found.
+        _fail(f"Error response from daemon: {e}",
+              e.code if func is cmd_exec and e.code in (126, 127) else 1)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

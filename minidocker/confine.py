@@ -75,14 +75,21 @@ def cap_mask(names) -> int:
     return sum(1 << CAPS.index(n) for n in names)
 
 
-def apply_caps(names) -> None:
-    """Drop every capability not named from the bounding set, then set the
-    effective and permitted sets to the names and clear the inheritable and
-    ambient sets, so nothing can come back across exec."""
-    keep = cap_mask(names) & _permitted_now()   # we cannot grant what we do not hold
+def drop_bounding(names) -> None:
+    """Step 1, while still root: take every capability not named out of the
+    bounding set, so no exec of a setuid or file-capability program can get it
+    back; keep the others across the coming setuid (PR_SET_KEEPCAPS)."""
+    keep = cap_mask(names)
     for number in range(kernel.last_cap() + 1):
         if not keep & (1 << number):
             kernel.prctl(kernel.PR_CAPBSET_DROP, number)
+    kernel.prctl(kernel.PR_SET_KEEPCAPS, 1)
+
+
+def set_caps(names) -> None:
+    """Step 2, after setuid: effective = permitted = the names, inheritable and
+    ambient empty.  For a non-root user, exec then empties them, as in docker."""
+    keep = cap_mask(names) & _permitted_now()   # we cannot grant what we do not hold
     kernel.prctl(kernel.PR_CAP_AMBIENT, kernel.PR_CAP_AMBIENT_CLEAR_ALL)
     kernel.capset(keep, keep, 0)
 

@@ -319,7 +319,10 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
 def _restore_after_failed_start(c):
     """If the monitor died before saying anything, put the state back as it was."""
     with images.lock():
-        state = c.state
+        try:
+            state = c.state
+        except NotFound:                  # --rm: the monitor already removed it
+            return
         if state["Status"] == "starting":
             state.update(Status="exited" if state["StartedAt"][:4] != "0001" else "created")
             _write_json(_dir(c.id, "state.json"), state)
@@ -573,7 +576,7 @@ def read_logs(cid: str, follow: bool = False, tail: int | None = None):
 # -- exec ---------------------------------------------------------------------------------------
 
 def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, tty=False,
-                 stdio=(0, 1, 2), on_started=None) -> int:
+                 stdio=(0, 1, 2), on_started=None, console=None) -> int:
     """docker exec: one more process in every namespace and the cgroup of a running container.
 
     Runs in the calling process (the CLI), which forks; the Python API goes through the CLI.
@@ -593,4 +596,4 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
     if user is not None:
         process["user"] = user
     procs = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
-    return runtime.exec_in(state["Pid"], spec, process, stdio, procs, on_started)
+    return runtime.exec_in(state["Pid"], spec, process, stdio, procs, on_started, console)

@@ -63,12 +63,17 @@ def _raise_reported(data: bytes):
 
 # -- the container's first process --------------------------------------------------
 
-def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None) -> int:
+def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None,
+           console: int | None = None) -> int:
     """Start the container's init process; return its host pid once it has exec'd.
 
     before_start(middle_pid) runs in the caller while the child waits: the
     monitor uses it to put the child into the container's cgroup, so every
     process of the container is counted from its first instruction.
+
+    With process.terminal, `console` is one end of a Unix socket pair: the
+    container opens a pty in its *own* /dev/pts and sends the master end back
+    over it (runc's --console-socket), so `tty` inside names /dev/pts/0.
     """
     go_r, go_w = os.pipe()
     pid_r, pid_w = os.pipe()
@@ -77,7 +82,7 @@ def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None) 
     if middle == 0:
         try:
             os.close(go_w), os.close(pid_r), os.close(err_r)
-            _middle(spec, (stdin, stdout, stderr), go_r, pid_w, err_w)
+            _middle(spec, (stdin, stdout, stderr), go_r, pid_w, err_w, console)
         except BaseException as e:    # never let the child return into the caller's code
             _report(err_w, 125, _describe(e))
     os.close(go_r), os.close(pid_w), os.close(err_w)
@@ -101,7 +106,7 @@ def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None) 
     return int(init)
 
 
-def _middle(spec, stdio, go_r, pid_w, err_w):
+def _middle(spec, stdio, go_r, pid_w, err_w, console):
     os.read(go_r, 2)                  # wait until we are in the cgroup
     os.close(go_r)
     flags = 0
@@ -114,27 +119,54 @@ def _middle(spec, stdio, go_r, pid_w, err_w):
     if init == 0:
         try:
             os.close(pid_w)
-            _init(spec, stdio, err_w)
+            _init(spec, stdio, err_w, console)
         except BaseException as e:
             _report(err_w, getattr(e, "code", 125), _describe(e))
     os.write(pid_w, str(init).encode())
     os._exit(0)
 
 
-def _init(spec, stdio, err_w):
+def _init(spec, stdio, err_w, console):
     """PID 1: build the root file system, confine, exec."""
     os.setsid()
     _reset_signals()
     process = spec["process"]
-    if process.get("terminal"):
-        fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
-    for target, fd in enumerate(stdio):
-        os.dup2(fd, target)
+    if not process.get("terminal"):
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
     if "uts" in spec["namespaces"]:
         kernel.sethostname(spec["hostname"])
     if "mnt" in spec["namespaces"]:
         _mount_root(spec)
+    if process.get("terminal"):
+        _attach_console(console)
     _exec_process(spec, process, err_w)
+
+
+def _attach_console(console):
+    """Open a pty in the container's devpts, make it our controlling terminal and
+    our stdio, and send its master end to whoever holds the other socket end."""
+    import socket
+    TIOCSPTLCK, TIOCGPTPEER = 0x40045431, 0x5441
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))          # unlockpt(3)
+    slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+    with socket.socket(fileno=os.dup(console)) as sock:
+        socket.send_fds(sock, [b"pty"], [master])
+    os.close(master)
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+
+
+def receive_console(sock) -> int:
+    """The other end of _attach_console: return the pty master fd."""
+    import socket
+    _, fds, _, _ = socket.recv_fds(sock, 16, 1)
+    if not fds:
+        raise MinidockerError("the container did not send its terminal")
+    return fds[0]
 
 
 def _mount_root(spec):
@@ -212,10 +244,11 @@ def _exec_process(spec, process, err_w):
     env = _environment(process.get("env", []), spec.get("hostname"), home, process.get("terminal"))
     cwd = process.get("cwd") or "/"
     os.makedirs(cwd, exist_ok=True)       # docker creates a missing working directory
-    confine.apply_caps(process["capabilities"])
+    confine.drop_bounding(process["capabilities"])
     os.setgroups(groups)
     os.setgid(gid)
-    os.setuid(uid)                        # a non-root uid loses every capability here
+    os.setuid(uid)
+    confine.set_caps(process["capabilities"])
     if process.get("noNewPrivileges"):
         kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
     os.chdir(cwd)
@@ -303,7 +336,8 @@ def _read_db(path):
 
 # -- exec: one more process in a running container ---------------------------------------
 
-def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on_started=None) -> int:
+def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on_started=None,
+            console: int | None = None) -> int:
     """Run process inside the namespaces of init_pid; wait and return its exit status.
 
     Like `runc exec`/`nsenter`: join every namespace of the container (setns(2)),
@@ -335,9 +369,10 @@ def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on
                     os.setsid()
                     _reset_signals()
                     if process.get("terminal"):
-                        fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
-                    for target, fd in enumerate(stdio):
-                        os.dup2(fd, target)
+                        _attach_console(console)
+                    else:
+                        for target, fd in enumerate(stdio):
+                            os.dup2(fd, target)
                     _exec_process(spec, process, err_w)
                 except BaseException as e:
                     _report(err_w, getattr(e, "code", 125), _describe(e))

@@ -92,11 +92,11 @@ class Monitor:
         images.write_atomic(containers._dir(self.c.id, "spec.json"), json.dumps(spec, indent=1).encode())
         tty, open_stdin = cfg["Config"]["Tty"], cfg["Config"]["OpenStdin"]
         keep = []                       # fds we hold but never read (stdin kept open for -d -i)
-        if tty:
-            master, slave = os.openpty()
-            if self.attached and os.isatty(0):
-                _copy_winsize(0, master)
-            stdio, outputs = (slave, slave, slave), {master: "stdout"}
+        console = None
+        if tty:                          # the container makes its own pty and sends us the master
+            import socket
+            console, their_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            stdio, outputs = (their_end.fileno(),) * 3, {}
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -111,12 +111,20 @@ class Monitor:
         limits = {k: cfg["HostConfig"].get(k) for k in containers.LIMIT_KEYS if cfg["HostConfig"].get(k)}
         try:
             self.cgroup.create(limits)
-            pid = runtime.create(spec, *stdio, before_start=self.cgroup.add)
+            pid = runtime.create(spec, *stdio, before_start=self.cgroup.add,
+                                 console=their_end.fileno() if console else None)
+            if console:
+                their_end.close()
+                master = runtime.receive_console(console)
+                console.close()
+                outputs = {master: "stdout"}
+                if self.attached and os.isatty(0):
+                    _copy_winsize(0, master)
         except MinidockerError as e:
             self._failed(e)
             return
         for fd in set(stdio):
-            if fd > 2:
+            if fd > 2 and not console:
                 os.close(fd)
         state = self.c.state
         state.update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
@@ -256,8 +264,11 @@ def main(argv):
     monitor = Monitor(cid, status_fd, mode)
     try:
         monitor.run()
-    except BaseException as e:
-        monitor.say(f"error 125 monitor failed: {e}")
+    except BaseException as e:           # never leave a cgroup or a "running" state behind
+        try:
+            monitor._failed(MinidockerError(f"monitor failed: {e}"))
+        finally:
+            monitor.cgroup.destroy()
         raise
 
 

@@ -16,7 +16,10 @@ def test_run_echo_and_exit_codes(cli, images_root):
     proc = cli("run", "--rm", "busybox", "echo", "hi there")
     assert (proc.returncode, proc.stdout) == (0, "hi there\n")
     assert cli("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
-    assert cli("run", "--rm", "busybox", "sh", "-c", "kill -9 $$").returncode == 137
+    # PID 1 cannot be killed from inside its namespace, even by SIGKILL (pid_namespaces(7))...
+    assert cli("run", "--rm", "busybox", "sh", "-c", "kill -9 $$; exit 4").returncode == 4
+    # ...but any other process can; the shell reports 128 + 9 for it.
+    assert cli("run", "--rm", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; echo $?").stdout == "137\n"
 
 
 def test_engine_error_codes(cli, images_root):
@@ -180,9 +183,13 @@ def test_run_with_a_tty(cli, images_root):
     proc = subprocess.Popen([sys.executable, "-m", "minidocker", "run", "--rm", "-it", "busybox", "sh"],
                             stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True)
     os.close(slave)
-    os.write(master, b"tty; echo $((6*7)); exit 7\n")
     out = b""
     deadline = time.monotonic() + 20
+    while b"# " not in out and time.monotonic() < deadline:     # wait for the prompt, as a person does
+        if select.select([master], [], [], 0.2)[0]:
+            out += os.read(master, 4096)
+    assert b"# " in out, out
+    os.write(master, b"tty; echo $((6*7)); exit 7\r")
     while proc.poll() is None and time.monotonic() < deadline:
         if select.select([master], [], [], 0.2)[0]:
             try:
@@ -202,3 +209,22 @@ def test_python_api(images_root):
     for container in minidocker.containers_list(all=True):
         container.remove(force=True)
     assert minidocker.containers_list(all=True) == []
+
+
+def test_exec_with_a_tty(cli, images_root):
+    cid = cli("run", "-d", "busybox", "sleep", "60").stdout.strip()
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "minidocker", "exec", "-it", cid, "sh", "-c", "tty; exit 9"],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True)
+    os.close(slave)
+    out = b""
+    while proc.poll() is None or select.select([master], [], [], 0.2)[0]:
+        try:
+            out += os.read(master, 4096)
+        except OSError:
+            break
+    assert proc.wait(timeout=10) == 9
+    assert out.strip().startswith(b"/dev/pts/")       # a pty of the container's own devpts
+    not_a_tty = cli("exec", "-it", cid, "true")
+    assert not_a_tty.returncode == 1 and "not a TTY" in not_a_tty.stderr
+    cli("rm", "-f", cid, check=True)
