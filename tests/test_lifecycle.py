@@ -91,9 +91,9 @@ def test_detached_container_survives_the_cli(cli, images_root):
 def test_stop_waits_for_a_pid_one_that_ignores_sigterm(cli, images_root):
     cid = cli("run", "-d", "busybox", "sleep", "60").stdout.strip()
     t0 = time.monotonic()
-    assert cli("stop", "-t", "1", cid).stdout.strip() == cid
+    assert cli("stop", "-t", "2", cid).stdout.strip() == cid
     took = time.monotonic() - t0
-    assert 1.0 <= took < 4.0
+    assert 2.0 <= took < 12.0             # the whole timeout, then SIGKILL (slack: slow VMs)
     assert json.loads(cli("inspect", cid).stdout)[0]["State"]["ExitCode"] == 137
     cli("rm", cid, check=True)
 
@@ -103,8 +103,8 @@ def test_stop_is_quick_when_pid_one_handles_sigterm(cli, images_root):
               "trap 'exit 0' TERM; while true; do sleep 0.1; done").stdout.strip()
     time.sleep(0.3)
     t0 = time.monotonic()
-    cli("stop", cid, check=True)
-    assert time.monotonic() - t0 < 2.0
+    cli("stop", "-t", "30", cid, check=True)
+    assert time.monotonic() - t0 < 10.0   # far below the 30 s timeout: SIGTERM did it
     assert cli("wait", cid).stdout.strip() == "0"
     cli("rm", cid, check=True)
 
