@@ -1,0 +1,159 @@
+#!/bin/bash
+# test.sh - the whole test suite: the engine's tests, the chapters, the cgroup v2 guest.
+#
+#   sudo scripts/test.sh                 everything
+#   sudo scripts/test.sh -k lifecycle    extra arguments go to step 1 (pytest tests/) only
+#
+# Runs scripts/setup.sh first, then three steps, each whatever the others did:
+#   1. tests     pytest tests/: the engine against the real kernel (root);
+#   2. chapters  every notebooks/*.ipynb run by nbval, its outputs compared with the
+#                committed ones after notebooks/sanitize.cfg; each chapter gets its root
+#                under a fresh MINIDOCKER_LAB_ROOTS, and must leave no container or mount;
+#   3. vm        the cgroup tests again in the pure cgroup v2 guest (scripts/vm-tests.sh,
+#                with ../shared/vm); MINIDOCKER_SKIP_VM=1 skips it.
+# Prints one summary line per step; exits 1 if any step failed.
+#
+# Environment: MINIDOCKER_SKIP_VM=1   skip step 3 (says so loudly)
+#              MINIDOCKER_VM          the VM scripts (default <repo>/../shared/vm)
+#              MINIDOCKER_VM_TESTS    what step 3 runs (default: tests/test_cgroups.py)
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+py="$repo/.venv/bin/python"
+temps=()                 # temp dirs we made; removed at exit
+summary=()               # one line per step
+failed=0
+
+note() { summary+=("$(printf '%-9s %-8s %s' "$1" "$2" "$3")"); [ "$2" = FAILED ] && failed=$((failed + 1)); return 0; }
+banner() { printf '\n==== %s\n' "$*"; }
+
+# Mount points at or under a directory (from the kernel's own table).
+mounts_under() { awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo; }
+
+# Processes whose environment names a MINIDOCKER_ROOT under a directory (container monitors).
+procs_under() {
+    local e
+    for e in /proc/[0-9]*/environ; do
+        grep -qzs "^MINIDOCKER_ROOT=$1/" "$e" 2>/dev/null && { e="${e#/proc/}"; echo "${e%/environ}"; }
+    done
+    return 0
+}
+
+# Containers still present in each minidocker root directly under a directory.
+containers_under() {
+    local r
+    for r in "$1"/*/; do
+        [ -d "$r/containers" ] || continue
+        MINIDOCKER_ROOT="${r%/}" "$repo/.venv/bin/minidocker" ps -aq 2>/dev/null | sed "s|^|${r%/}: |"
+    done
+    return 0
+}
+
+# Remove a temp dir we made, safely: through the engine first, then never across a mount.
+remove_temp() {
+    local d="$1" r m p c
+    for r in "$d"/*/; do
+        [ -d "$r/containers" ] || continue
+        for c in $(MINIDOCKER_ROOT="${r%/}" "$repo/.venv/bin/minidocker" ps -aq 2>/dev/null); do
+            MINIDOCKER_ROOT="${r%/}" "$repo/.venv/bin/minidocker" rm -f "$c" >/dev/null 2>&1
+        done
+    done
+    for p in $(procs_under "$d"); do kill -KILL "$p" 2>/dev/null; done
+    # Deepest first; a mount left here would make `rm -rf` reach into what it shows.
+    for m in $(mounts_under "$d" | sort -r); do umount -l "$m" 2>/dev/null; done
+    if [ -n "$(mounts_under "$d")" ]; then
+        echo "test.sh: NOT removing $d: still mounted: $(mounts_under "$d" | tr '\n' ' ')" >&2
+        return
+    fi
+    rm -rf --one-file-system "$d"
+}
+
+cleanup() {
+    local d
+    for d in "${temps[@]}"; do remove_temp "$d"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- setup --------------------------------------------------------------------
+banner "setup: scripts/setup.sh"
+if ! "$repo/scripts/setup.sh"; then
+    echo "test.sh: setup failed: no test can run" >&2
+    exit 1
+fi
+
+# --- 1. the engine's tests ----------------------------------------------------------
+banner "1/3 tests: pytest tests/ $*"
+"$py" -m pytest tests/ "$@"
+rc=$?
+case $rc in
+    0) note tests ok "pytest tests/ $*" ;;
+    5) note tests FAILED "pytest collected no test (pytest tests/ $*)" ;;
+    *) note tests FAILED "pytest tests/ $* exited $rc" ;;
+esac
+
+# --- 2. the chapters ------------------------------------------------------------------
+banner "2/3 chapters: pytest --nbval notebooks/"
+shopt -s nullglob
+chapters=(notebooks/*.ipynb)
+shopt -u nullglob
+if [ ${#chapters[@]} -eq 0 ]; then
+    echo "no chapters in notebooks/ yet: nothing to check"
+    note chapters skipped "no chapters in notebooks/ yet"
+else
+    # An explicit /tmp template: the chapters print paths under it, and notebooks/sanitize.cfg
+    # knows its shape whatever TMPDIR says.
+    labroots="$(mktemp -d /tmp/tmp.XXXXXXXXXX)"
+    temps+=("$labroots")
+    MINIDOCKER_LAB_ROOTS="$labroots" "$py" -m pytest --nbval notebooks/ \
+        --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 300 \
+        --nbval-current-env -p no:cacheprovider
+    rc=$?
+    left="$(containers_under "$labroots")"
+    [ -n "$left" ] && printf 'test.sh: chapters left containers behind (lab.cleanup() missing?):\n%s\n' "$left" >&2
+    mnts="$(mounts_under "$labroots")"
+    [ -n "$mnts" ] && printf 'test.sh: chapters left mounts behind:\n%s\n' "$mnts" >&2
+    case $rc in
+        0) if [ -n "$left$mnts" ]; then note chapters FAILED "${#chapters[@]} chapters passed but left containers or mounts behind"
+           else note chapters ok "${#chapters[@]} chapters"; fi ;;
+        5) echo "no chapter cells collected"; note chapters skipped "no chapter cells collected from ${#chapters[@]} notebooks" ;;
+        *) note chapters FAILED "pytest --nbval exited $rc" ;;
+    esac
+fi
+
+# --- 3. the cgroup v2 guest --------------------------------------------------------------
+vm="${MINIDOCKER_VM:-$repo/../shared/vm}"
+read -r -a vm_tests <<<"${MINIDOCKER_VM_TESTS:-tests/test_cgroups.py}"
+banner "3/3 vm: scripts/vm-tests.sh ${vm_tests[*]} (cgroup v2 guest)"
+if [ "${MINIDOCKER_SKIP_VM:-0}" = 1 ]; then
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    echo "!!! MINIDOCKER_SKIP_VM=1: the cgroup v2 tests did NOT run (only this host's"
+    echo "!!! cgroup version was tested). Unset it to run them in the guest."
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    note vm skipped "MINIDOCKER_SKIP_VM=1: cgroup v2 NOT tested"
+elif [ ! -x "$repo/scripts/vm-tests.sh" ]; then
+    echo "no scripts/vm-tests.sh: cgroup v2 not tested"
+    note vm skipped "no scripts/vm-tests.sh: cgroup v2 not tested"
+elif [ ! -d "$vm" ]; then
+    echo "no $vm (the classroom VM scripts): cgroup v2 not tested"
+    note vm skipped "no $vm: cgroup v2 not tested"
+else
+    "$repo/scripts/vm-tests.sh" "${vm_tests[@]}" -q
+    rc=$?
+    case $rc in
+        0) note vm ok "${vm_tests[*]} in the cgroup v2 guest" ;;
+        124) note vm FAILED "the guest timed out (124)" ;;
+        125) note vm FAILED "the guest died (125; see its console tail above)" ;;
+        *) note vm FAILED "scripts/vm-tests.sh exited $rc" ;;
+    esac
+fi
+
+# --- summary -----------------------------------------------------------------------------
+banner "summary"
+printf '%s\n' "${summary[@]}"
+if [ "$failed" -gt 0 ]; then
+    echo "test.sh: $failed of 3 steps FAILED"
+    exit 1
+fi
+echo "test.sh: no step failed"
