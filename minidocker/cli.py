@@ -47,6 +47,7 @@ def _container_flags(p):
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("-l", "--label", action="append", default=[])
+    _limit_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -58,6 +59,7 @@ def _create(a):
               hostname=a.hostname, tty=a.tty, stdin_open=a.interactive, auto_remove=a.rm,
               privileged=a.privileged, cap_add=a.cap_add, cap_drop=a.cap_drop,
               security_opt=a.security_opt, labels=labels)
+    kw["host_config"] = dict(kw.get("host_config") or {}, **_limit_args(a))
     try:
         return containers.create(a.image, a.command, **kw)
     except NotFound as e:
@@ -261,6 +263,106 @@ class _raw_terminal:
         if self.saved is not None:
             import termios
             termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+
+
+# -- limits: run/create flags, update, stats -------------------------------------------
+
+# Flag -> HostConfig key, as `docker run --help` names them (cgroups.py writes them to the kernel).
+LIMIT_FLAGS = {"memory": "Memory", "memory_swap": "MemorySwap", "cpus": "NanoCpus",
+               "cpu_shares": "CpuShares", "cpuset_cpus": "CpusetCpus", "pids_limit": "PidsLimit",
+               "blkio_weight": "BlkioWeight", "device_read_bps": "BlkioDeviceReadBps",
+               "device_write_bps": "BlkioDeviceWriteBps"}
+
+
+def _limit_flags(p):
+    p.add_argument("-m", "--memory", help="Memory limit (512m, 1g)")
+    p.add_argument("--memory-swap", help="Memory plus swap; -1: unlimited swap")
+    p.add_argument("--cpus", help="Number of CPUs (1.5)")
+    p.add_argument("-c", "--cpu-shares", help="CPU shares (relative weight, default 1024)")
+    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--pids-limit", help="Tune container pids limit (-1 for unlimited)")
+    p.add_argument("--blkio-weight", help="Block IO (relative weight), between 10 and 1000")
+    p.add_argument("--device-read-bps", action="append", default=[], metavar="PATH:RATE",
+                   help="Limit read rate from a device (/dev/vda:1mb)")
+    p.add_argument("--device-write-bps", action="append", default=[], metavar="PATH:RATE",
+                   help="Limit write rate to a device (/dev/vda:1mb)")
+
+
+def _limits(a) -> dict:
+    """The limit flags given, as HostConfig keys and values (docker's units parsed)."""
+    from . import cgroups
+    from .errors import InvalidArgument
+    parse = {"memory": cgroups.parse_size, "cpus": cgroups.parse_cpus, "cpuset_cpus": str,
+             "memory_swap": lambda v: -1 if str(v).strip() == "-1" else cgroups.parse_size(v),
+             "device_read_bps": _rates, "device_write_bps": _rates,
+             "pids_limit": lambda v: _integer(v) or -1}      # 0 and -1: no limit
+    out = {}
+    for attr, key in LIMIT_FLAGS.items():
+        value = getattr(a, attr, None)
+        if value is None or value == []:
+            continue
+        try:
+            out[key] = parse.get(attr, _integer)(value)
+        except InvalidArgument as e:
+            flag = "--" + attr.replace("_", "-")
+            raise InvalidArgument(f'invalid argument "{value if isinstance(value, str) else value[-1]}"'
+                                  f' for "{flag}" flag: {e}') from None
+    return out
+
+
+def _integer(text) -> int:
+    from .errors import InvalidArgument
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"not an integer: {text!r}") from None
+
+
+def _rates(items) -> list:
+    """["/dev/vda:1mb"] -> [{"Path": "/dev/vda", "Rate": 1048576}] (docker's ThrottleDevice)."""
+    from . import cgroups
+    from .errors import InvalidArgument
+    rules = []
+    for item in items:
+        path, sep, rate = item.rpartition(":")
+        if not sep or not path.startswith("/dev/"):
+            raise InvalidArgument(f"bad format: {item} (want /dev/DEVICE:RATE, like /dev/vda:1mb)")
+        rules.append({"Path": path, "Rate": cgroups.parse_size(rate)})
+    return rules
+
+
+def _limit_args(a) -> dict:
+    """_limits(a), or docker's message for a flag it cannot parse (exit 125)."""
+    from .errors import InvalidArgument
+    try:
+        return _limits(a)
+    except InvalidArgument as e:
+        _fail(f"{PROG}: {e}\nSee '{PROG} {a.func.__name__[4:]} --help'.", 125)
+
+
+def cmd_update(a):
+    from . import containers
+    limits = _limit_args(a)
+    if not limits:
+        _fail("You must provide one or more flags when using this command.", 1)
+    return _each(a.containers, lambda r: containers.update(r, limits))
+
+
+def cmd_stats(a):
+    from . import containers, stats
+    if a.containers:
+        chosen = [containers.get(ref) for ref in a.containers]
+    else:
+        chosen = None
+    readers = {}                      # files stay open between refreshes
+    while True:
+        shown = chosen if chosen is not None else containers.list_containers(all=a.all)
+        text = stats.table(shown, 1.0, a.no_trunc, readers)
+        if a.no_stream:
+            print(text)
+            return 0
+        sys.stdout.write("\033[2J\033[H" + text + "\n")   # clear the screen, as docker does
+        sys.stdout.flush()
 
 
 # -- images ------------------------------------------------------------------------------
@@ -486,6 +588,18 @@ def _exec_flags(s):
     s.add_argument("command", nargs=argparse.REMAINDER)
 
 
+def _update_flags(s):
+    _limit_flags(s)
+    s.add_argument("containers", nargs="+")
+
+
+def _stats_flags(s):
+    s.add_argument("-a", "--all", action="store_true")
+    s.add_argument("--no-stream", action="store_true")
+    s.add_argument("--no-trunc", action="store_true")
+    s.add_argument("containers", nargs="*")
+
+
 def _images_flags(s):
     s.add_argument("-q", "--quiet", action="store_true")
     s.add_argument("--no-trunc", action="store_true")
@@ -537,6 +651,8 @@ COMMANDS = {
     "wait": (cmd_wait, "Block until containers stop, then print their exit codes", _containers_arg),
     "inspect": (cmd_inspect, "Return low-level information on containers or images", _inspect_flags),
     "exec": (cmd_exec, "Execute a command in a running container", _exec_flags),
+    "update": (cmd_update, "Update configuration (limits) of one or more containers", _update_flags),
+    "stats": (cmd_stats, "Display a live stream of container(s) resource usage statistics", _stats_flags),
     "images": (cmd_images, "List images", _images_flags),
     "rmi": (cmd_rmi, "Remove one or more images", _rmi_flags),
     "import": (cmd_import, "Import a root file system tarball as an image", _import_flags),

@@ -199,6 +199,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
         hc[key] = (host_config or {}).get(key, 0 if key != "BlkioDeviceReadBps" and
                                           key != "BlkioDeviceWriteBps" else [])
     hc.update({k: v for k, v in (host_config or {}).items() if k not in hc})
+    _check_limits(hc)
     record = {
         "Id": cid, "Created": images.now(), "Path": args[0], "Args": args[1:],
         "Image": img.id, "ImageManifest": img.manifest_digest,
@@ -473,6 +474,57 @@ def _alive(pid, start_ticks) -> bool:
 def process_start_ticks(pid) -> int:
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+# -- update: change limits ------------------------------------------------------------------
+
+def update(cid: str, limits: dict) -> None:
+    """docker update: change a container's limits (HostConfig keys, LIMIT_KEYS).
+
+    A running container's cgroup changes at once: the kernel applies a lower
+    memory limit by reclaiming (or refuses with EBUSY), a new CPU quota from the
+    next period.  HostConfig keeps the new values for the next start.  As in
+    docker, a value None or 0 leaves that limit as it is, -1 lifts it; device
+    rules replace the rule for the same device, and Rate 0 removes it.
+    """
+    from . import cgroups
+    unknown = sorted(set(limits) - set(LIMIT_KEYS))
+    if unknown:
+        raise InvalidArgument(f"cannot update {', '.join(unknown)}: only {', '.join(LIMIT_KEYS)}")
+    limits = {k: v for k, v in limits.items() if v is not None and v != 0 and v != []}
+    c = get(cid)
+    with images.lock():
+        record, state = c.config, c.state
+        if state["Status"] == "starting":
+            raise Conflict(f"Cannot update container {c.id}: it is starting; try again")
+        hc = dict(record["HostConfig"], **limits)
+        for key in ("BlkioDeviceReadBps", "BlkioDeviceWriteBps"):
+            if key in limits:                 # one rule per device, the newest wins
+                rules = {r["Path"]: r for r in list(record["HostConfig"].get(key) or []) + limits[key]
+                         if isinstance(r, dict) and "Path" in r}
+                hc[key] = [r for r in rules.values() if r.get("Rate")]
+        try:
+            _check_limits(hc)
+            if state["Status"] == "running":
+                cgroups.Cgroup(c.id).update(limits)
+        except MinidockerError as e:
+            raise type(e)(f"Cannot update container {c.id}: {e}") from None
+        record["HostConfig"] = hc
+        _write_json(_dir(c.id, "config.json"), record)
+
+
+def _check_limits(hc: dict) -> None:
+    """Let the kernel judge limits before they are kept: make a scratch cgroup with
+    them and remove it, so a bad value fails now, not at the next start."""
+    from . import cgroups
+    limits = {k: hc[k] for k in LIMIT_KEYS if hc.get(k)}
+    if not limits:
+        return
+    scratch = cgroups.Cgroup("check-" + os.urandom(6).hex())
+    try:
+        scratch.create(limits)
+    finally:
+        scratch.destroy()
 
 
 # -- remove, prune ---------------------------------------------------------------------------
