@@ -12,9 +12,15 @@ layout, so other tools can read it:
     ROOT/image/blobs/sha256/<hex>  layer tars, configs, manifests, named by their digest
     ROOT/layers/<hex>/             each layer extracted once (hex of its diff_id):
                                    the read-only lower dirs of every container's overlay
+    ROOT/layers/<hex>.size         bytes of file data in it (docker's "SIZE")
+    ROOT/l/<short>                 -> ../layers/<hex>: a short name per layer, so that
+                                   hundreds of layers fit in one mount (see snapshots.py)
 
-The image ID is the digest of its config, as in docker.  References:
-https://github.com/opencontainers/image-spec (layout.md, config.md, manifest.md).
+Layers are stored uncompressed, so a layer blob's digest is its diff_id.  Every
+read of a blob checks it against its digest (read_blob, open_blob), so a
+corrupted store is noticed rather than run.  The image ID is the digest of its
+config, as in docker.  References: https://github.com/opencontainers/image-spec
+(image-layout.md, config.md, manifest.md).
 """
 import contextlib
 import datetime
@@ -23,15 +29,20 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 
 from . import config
-from .errors import Conflict, InvalidArgument, NotFound
+from .errors import Conflict, InvalidArgument, MinidockerError, NotFound
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar"
+INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 REF_NAME = "org.opencontainers.image.ref.name"
+MAX_LAYERS = 499      # overlayfs's OVL_MAX_STACK is 500 lower dirs; containers add one
+SHORT = 6             # hex digits in a layer's short name (ROOT/l/<short>)
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
@@ -114,6 +125,48 @@ def read_blob(digest: str) -> bytes:
     return data
 
 
+class BlobReader:
+    """A blob opened for streaming (layers are too big for read_blob): read() hashes
+    what passes; close() reads what is left and raises if the digest is wrong."""
+
+    def __init__(self, digest: str, path: str | None = None):
+        self.digest, self.hash = digest, hashlib.sha256()
+        try:
+            self.f = open(path or blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is missing from the store") from None
+        self.size = os.fstat(self.f.fileno()).st_size
+
+    def read(self, n=-1) -> bytes:
+        data = self.f.read(n)
+        self.hash.update(data)
+        return data
+
+    def close(self) -> None:
+        """Check the digest (after draining the rest); always closes the file."""
+        try:
+            while self.read(1 << 20):
+                pass
+        finally:
+            self.f.close()
+        if "sha256:" + self.hash.hexdigest() != self.digest:
+            raise InvalidArgument(f"blob {self.digest} does not match its digest")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *rest):
+        if kind is None or issubclass(kind, MinidockerError):
+            self.close()         # a blob that fails its digest explains a failed read best
+        else:
+            self.f.close()
+
+
+def open_blob(digest: str) -> BlobReader:
+    """with open_blob(d) as f: copy f.read() somewhere; leaving the block checks the digest."""
+    return BlobReader(digest)
+
+
 def _index() -> dict:
     _init_layout()
     with open(_layout("index.json")) as f:
@@ -169,11 +222,24 @@ class Image:
 
     @property
     def size(self):
-        return sum(layer["size"] for layer in self.manifest["layers"])
+        """Bytes of file data in all its layers, as docker counts an image's size."""
+        self.ensure_layers()
+        return sum(layer_size(d) for d in self.diff_ids)
 
     def layer_dirs(self):
         """The extracted layers, top first (overlayfs lowerdir order)."""
         return [layer_dir(d) for d in reversed(self.diff_ids)]
+
+    def ensure_layers(self) -> None:
+        """Extract the layers not extracted yet.  Another tool writing to the layout
+        (skopeo copy ... oci:ROOT/image:name) may store them gzip-compressed: those
+        are checked, then stored uncompressed under their diff_id first."""
+        for desc, diff_id in zip(self.manifest["layers"], self.diff_ids):
+            if desc["digest"] != diff_id and not os.path.exists(blob_path(diff_id)):
+                with open_blob(desc["digest"]):
+                    pass
+                store_layer(blob_path(desc["digest"]), expect=diff_id)
+            ensure_layer(diff_id)
 
     def __repr__(self):
         return f"<Image {self.short_id} {self.tags}>"
@@ -182,6 +248,8 @@ class Image:
 def list_images() -> list[Image]:
     by_manifest = {}
     for desc in _index()["manifests"]:
+        if desc.get("mediaType") in (INDEX, DOCKER_LIST):
+            continue              # a multi-platform index, written by another tool
         tags = by_manifest.setdefault(desc["digest"], [])
         if desc.get("annotations", {}).get(REF_NAME):
             tags.append(desc["annotations"][REF_NAME])
@@ -208,79 +276,181 @@ def get(ref: str) -> Image:
 
 
 def add(layer_files: list[str], cfg: dict, ref: str | None = None, history=None) -> Image:
-    """Store an image made of uncompressed layer tar files and a config.
+    """Store an image made of layer tar files (plain or gzip) and a config.
 
     Each layer is hashed, stored as a blob, and extracted once into its layer dir
     (into a temp dir first, renamed when complete, so a crash leaves no half layer).
     """
+    base = list(cfg.get("rootfs", {}).get("diff_ids", []))
+    check_depth(len(base) + len(layer_files))
     _init_layout()
-    descriptors, diff_ids = [], list(cfg.get("rootfs", {}).get("diff_ids", []))
-    base_layers = len(diff_ids)
-    for path in layer_files:
-        digest, size = _store_layer_file(path)
-        diff_ids.append(digest)
-        descriptors.append({"mediaType": LAYER, "digest": digest, "size": size})
     cfg = dict(cfg)
-    cfg["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+    cfg["rootfs"] = {"type": "layers", "diff_ids": base + [store_layer(p) for p in layer_files]}
     cfg.setdefault("created", now())
     cfg.setdefault("architecture", ARCH)
     cfg.setdefault("os", "linux")
     if history is not None:
         cfg["history"] = list(cfg.get("history", [])) + history
-    config_digest = put_blob(_json(cfg))
-    parent_layers = _descriptors_for(diff_ids[:base_layers])
+    return register(_json(cfg), ref)[0]
+
+
+def check_depth(layers: int) -> None:
+    """overlayfs stacks at most 500 read-only dirs (OVL_MAX_STACK); one is the container's own."""
+    if layers > MAX_LAYERS:
+        raise InvalidArgument(f"max depth exceeded: an image can have at most {MAX_LAYERS} layers, "
+                              f"this one would have {layers} (overlayfs stacks at most 500 "
+                              "read-only dirs, and every container adds one of its own)")
+
+
+def register(config_bytes: bytes, ref: str | None = None):
+    """Make an image of a config whose layers are in the store: write its manifest, tag it.
+
+    The config is kept byte for byte, so its digest, the image ID, survives save and
+    load.  Returns (image, ID of the image `ref` named until now, if another one).
+    """
+    diff_ids = _diff_ids(config_bytes)
+    check_depth(len(diff_ids))
+    for d in diff_ids:
+        ensure_layer(d)
+    config_digest = put_blob(config_bytes)
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST,
-                "config": {"mediaType": CONFIG, "digest": config_digest,
-                           "size": os.path.getsize(blob_path(config_digest))},
-                "layers": parent_layers + descriptors}
+                "config": {"mediaType": CONFIG, "digest": config_digest, "size": len(config_bytes)},
+                "layers": [{"mediaType": LAYER, "digest": d, "size": os.path.getsize(blob_path(d))}
+                           for d in diff_ids]}
     manifest_digest = put_blob(_json(manifest))
+    name = normalize(ref) if ref else None
     with lock():
         index = _index()
-        if ref:
-            _untag_locked(index, normalize(ref))
-        desc = {"mediaType": MANIFEST, "digest": manifest_digest,
-                "size": os.path.getsize(blob_path(manifest_digest))}
-        if ref:
-            desc["annotations"] = {REF_NAME: normalize(ref)}
-        if ref or not any(d["digest"] == manifest_digest for d in index["manifests"]):
+        before = next((d["digest"] for d in index["manifests"]
+                       if name and d.get("annotations", {}).get(REF_NAME) == name), None)
+        if name:
+            _untag_locked(index, name)
+        desc = {"mediaType": MANIFEST, "digest": manifest_digest, "size": len(_json(manifest))}
+        if name:
+            desc["annotations"] = {REF_NAME: name}
+        if name or not any(d["digest"] == manifest_digest for d in index["manifests"]):
             index["manifests"].append(desc)
         _save_index(index)
-    return Image(manifest_digest, [normalize(ref)] if ref else [])
+        replaced = Image(before).id if before and before != manifest_digest else None
+    return Image(manifest_digest, [name] if name else []), replaced
 
 
-def _descriptors_for(diff_ids):
-    out = []
-    for d in diff_ids:
-        out.append({"mediaType": LAYER, "digest": d, "size": os.path.getsize(blob_path(d))})
-    return out
+def _diff_ids(config_bytes):
+    try:
+        cfg = json.loads(config_bytes)
+        diff_ids = cfg["rootfs"]["diff_ids"]
+        for d in diff_ids:
+            blob_path(d)                   # raises on a malformed digest
+        return list(diff_ids)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise InvalidArgument("invalid image config: no rootfs.diff_ids") from None
 
 
-def _store_layer_file(path):
+# -- layers ---------------------------------------------------------------------------
+
+def store_layer(path: str, move: bool = False, expect: str | None = None) -> str:
+    """Put a layer tar (plain or gzip) into the store and extract it; return its diff_id.
+
+    The file is hashed as it is copied, so what is stored is what was hashed.  With
+    `move`, path is a plain tar of our own under ROOT/tmp: it is renamed, not copied.
+    With `expect`, a layer whose diff_id is another is refused (and not stored).
+    """
+    _init_layout()
+    tmp, digest = (path, _file_digest(path)) if move else _copy_in(path)
+    try:
+        if expect and digest != expect:
+            raise InvalidArgument(f"invalid diffID: expected {expect}, got {digest}")
+        if not os.path.exists(blob_path(digest)):
+            os.replace(tmp, blob_path(digest))
+    finally:
+        if not move and os.path.exists(tmp):
+            os.unlink(tmp)
+    ensure_layer(digest)
+    return digest
+
+
+def _file_digest(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
-    digest = "sha256:" + h.hexdigest()
-    target = blob_path(digest)
-    if not os.path.exists(target):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = tempfile.mktemp(dir=os.path.dirname(target), prefix=".tmp-")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
-    if not os.path.isdir(layer_dir(digest)):
-        work = tempfile.mkdtemp(dir=tmpdir(), prefix="layer-")
+    return "sha256:" + h.hexdigest()
+
+
+def _copy_in(path):
+    """Copy a layer into the blob dir as a plain tar; return (temp file, its digest)."""
+    import gzip
+    blobs = _layout("blobs", "sha256")
+    os.makedirs(blobs, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=blobs, prefix=".tmp-")
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
+            gzipped = src.read(2) == b"\x1f\x8b"         # gzip's magic (RFC 1952)
+            src.seek(0)
+            stream = gzip.GzipFile(fileobj=src) if gzipped else src
+            while chunk := stream.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+    except (OSError, EOFError) as e:
+        os.unlink(tmp)
+        raise InvalidArgument(f"cannot read layer {path}: {e}") from None
+    return tmp, "sha256:" + h.hexdigest()
+
+
+def ensure_layer(diff_id: str) -> str:
+    """The layer's dir; extracted from its blob first if missing (checking the digest)."""
+    target = layer_dir(diff_id)
+    if os.path.isdir(target):
+        return target
+    work = tempfile.mkdtemp(dir=tmpdir(), prefix="layer-")
+    try:
+        from . import layers      # tarfile is slow to import; only imports need it
+        with open_blob(diff_id) as blob:
+            size = layers.extract(blob, work)
+        write_atomic(target + ".size", str(size).encode())
+        os.makedirs(config.path("layers"), exist_ok=True)
+        os.rename(work, target)
+    except OSError:
+        if not os.path.isdir(target):   # someone else won the race: fine
+            raise
+    finally:
+        if os.path.isdir(work):
+            shutil.rmtree(work)
+    return target
+
+
+def layer_size(diff_id: str) -> int:
+    """Bytes of file data in the extracted layer (what docker shows as SIZE)."""
+    path = layer_dir(diff_id) + ".size"
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        pass
+    size = 0
+    for top, _, files in os.walk(ensure_layer(diff_id)):
+        for name in files:
+            st = os.lstat(os.path.join(top, name))
+            size += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    write_atomic(path, str(size).encode())
+    return size
+
+
+def layer_link(diff_id: str) -> str:
+    """The layer's short name in ROOT/l, a symlink to ../layers/<hex> (docker's
+    overlay2 keeps such links in l/ too): the first 6 hex digits, more if taken."""
+    hexdigest = diff_id.split(":", 1)[1]
+    target = os.path.join("..", "layers", hexdigest)
+    os.makedirs(config.path("l"), exist_ok=True)
+    for n in range(SHORT, len(hexdigest) + 1):
         try:
-            from . import layers      # tarfile is slow to import; only imports need it
-            layers.extract(target, work)
-            os.makedirs(config.path("layers"), exist_ok=True)
-            os.rename(work, layer_dir(digest))
-        except OSError:
-            if not os.path.isdir(layer_dir(digest)):   # someone else won the race: fine
-                raise
-        finally:
-            if os.path.isdir(work):
-                shutil.rmtree(work)
-    return digest, os.path.getsize(target)
+            os.symlink(target, config.path("l", hexdigest[:n]))
+            return hexdigest[:n]
+        except FileExistsError:
+            if os.readlink(config.path("l", hexdigest[:n])) == target:
+                return hexdigest[:n]
+    raise Conflict(f"no short name is free for layer {diff_id}")
 
 
 def import_tar(path: str, ref: str | None = None, changes: dict | None = None,
@@ -290,8 +460,7 @@ def import_tar(path: str, ref: str | None = None, changes: dict | None = None,
         raise NotFound(f"open {path}: no such file or directory")
     cfg = {"config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}}
     cfg["config"].update(changes or {})
-    history = [{"created": now(), "created_by": "minidocker import " + os.path.basename(path),
-                "comment": message or "Imported from " + os.path.basename(path)}]
+    history = [{"created": now(), "comment": message or "Imported from " + os.path.basename(path)}]
     return add([path], cfg, ref, history)
 
 
@@ -356,6 +525,7 @@ def _collect_garbage_locked(index) -> int:
         manifest = json.loads(read_blob(desc["digest"]))
         keep.add(manifest["config"]["digest"])
         keep.update(layer["digest"] for layer in manifest["layers"])
+        keep.update(json.loads(read_blob(manifest["config"]["digest"]))["rootfs"]["diff_ids"])
     freed = 0
     blobs = _layout("blobs", "sha256")
     for name in os.listdir(blobs):
@@ -363,10 +533,14 @@ def _collect_garbage_locked(index) -> int:
             freed += os.path.getsize(os.path.join(blobs, name))
             os.unlink(os.path.join(blobs, name))
     layers_root = config.path("layers")
-    if os.path.isdir(layers_root):
-        for name in os.listdir(layers_root):
-            if "sha256:" + name not in keep:
-                shutil.rmtree(os.path.join(layers_root, name))
+    for name in os.listdir(layers_root) if os.path.isdir(layers_root) else []:
+        path = os.path.join(layers_root, name)
+        if "sha256:" + name.split(".")[0] not in keep:      # <hex>/ and <hex>.size
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    links = config.path("l")
+    for name in os.listdir(links) if os.path.isdir(links) else []:
+        if not os.path.exists(os.path.join(links, name)):    # its layer is gone
+            os.unlink(os.path.join(links, name))
     return freed
 
 

@@ -21,7 +21,8 @@ back on a close-on-exec pipe: if exec succeeds the pipe just closes.
 The spec is a dict shaped like the OCI runtime spec's config.json, cut down:
   process: args, env, cwd, user ("", "uid[:gid]" or "name[:group]"), terminal,
            capabilities (names), noNewPrivileges
-  root:    lowers (top first), upper, work, mountpoint
+  root:    lowers (top first), upper, work, mountpoint; cwd (lowers, upper and
+           work may be relative to it)
   hostname, namespaces (list of names from kernel.NAMESPACES),
   maskedPaths, readonlyPaths, binds [(host file, container path)]
 See https://github.com/opencontainers/runtime-spec/blob/main/config.md
@@ -169,14 +170,19 @@ def receive_console(sock) -> int:
     return fds[0]
 
 
+def overlay_options(root) -> str:
+    """overlayfs's options; mount(2) copies at most one page (4096 bytes) of them."""
+    return f"lowerdir={':'.join(root['lowers'])},upperdir={root['upper']},workdir={root['work']}"
+
+
 def _mount_root(spec):
     root = spec["root"]
     new = root["mountpoint"]
     # Our mounts must not leak back to the host, nor host mounts arrive later.
     kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
-    lowers = ":".join(root["lowers"])
-    kernel.mount("overlay", new, "overlay", 0,
-                 f"lowerdir={lowers},upperdir={root['upper']},workdir={root['work']}")
+    if root.get("cwd"):       # short relative layer names, so 500 fit in a page (snapshots.py)
+        os.chdir(root["cwd"])
+    kernel.mount("overlay", new, "overlay", 0, overlay_options(root))
     _mount_proc_dev_sys(new, "net" in spec["namespaces"])
     for source, target in spec.get("binds", []):
         _bind_file(source, new + target)

@@ -24,14 +24,14 @@ import signal
 import sys
 import termios
 
-from . import cgroups, confine, config, containers, images, kernel, runtime
+from . import cgroups, confine, containers, images, kernel, runtime, snapshots
 from .errors import MinidockerError
 
 
 def build_spec(c: containers.Container) -> dict:
     cfg = c.config
     image = images.Image(cfg["ImageManifest"])
-    lowers = image.layer_dirs() or [_empty_dir()]
+    binds = _etc_files(c, cfg)
     namespaces = ["pid", "mnt", "uts", "ipc", "net"]
     privileged = cfg["HostConfig"].get("Privileged")
     return {
@@ -39,20 +39,13 @@ def build_spec(c: containers.Container) -> dict:
                     "cwd": cfg["Config"]["WorkingDir"] or "/", "user": cfg["Config"]["User"],
                     "terminal": cfg["Config"]["Tty"], "capabilities": cfg["Capabilities"],
                     "noNewPrivileges": cfg["NoNewPrivileges"]},
-        "root": {"lowers": lowers, "upper": containers._dir(c.id, "upper"),
-                 "work": containers._dir(c.id, "work"), "mountpoint": containers._dir(c.id, "rootfs")},
+        "root": snapshots.root(c, image, binds),
         "hostname": cfg["Config"]["Hostname"],
         "namespaces": namespaces,
         "maskedPaths": [] if privileged else confine.MASKED_PATHS,
         "readonlyPaths": [] if privileged else confine.READONLY_PATHS,
-        "binds": _etc_files(c, cfg),
+        "binds": binds,
     }
-
-
-def _empty_dir():
-    path = config.path("layers", "empty")
-    os.makedirs(path, exist_ok=True)
-    return path
 
 
 def _etc_files(c, cfg):
