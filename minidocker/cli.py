@@ -451,6 +451,16 @@ def parse_change(text: str) -> dict:
     raise MinidockerError(f"{word} is not a valid change command")
 
 
+def cmd_build(a):
+    from . import builder
+    return builder.main(a)
+
+
+def _build_flags(s):
+    from . import builder
+    builder.flags(s)
+
+
 def cmd_setup_images(a):
     from . import setup
     for line in setup.install_base_images(force=a.force):
@@ -657,6 +667,7 @@ COMMANDS = {
     "rmi": (cmd_rmi, "Remove one or more images", _rmi_flags),
     "import": (cmd_import, "Import a root file system tarball as an image", _import_flags),
     "tag": (cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", _tag_flags),
+    "build": (cmd_build, "Build an image from a Dockerfile", _build_flags),
     "setup-images": (cmd_setup_images, "Make the offline base images (busybox, hello-world)", _setup_flags),
     "version": (cmd_version, "Show the minidocker version information", _none),
     "info": (cmd_info, "Display system-wide information", _none),
