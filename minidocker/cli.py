@@ -165,8 +165,21 @@ def cmd_inspect(a):
             except NotFound:
                 sys.stderr.write(f"Error: No such object: {ref}\n")
                 code = 1
-    print(json.dumps(found, indent=4))
+    _print_inspected(found, a.format)
     return code
+
+
+def _print_inspected(found, template):
+    """docker inspect: a JSON list, or with -f a Go template applied to each object."""
+    from . import fmt
+    if not template:
+        print(json.dumps(found, indent=4))
+        return
+    for obj in found:
+        try:
+            print(fmt.go_template(template, obj))
+        except ValueError as e:
+            raise MinidockerError(str(e)) from None
 
 
 # -- stop, kill, rm, wait, exec -------------------------------------------------------------
@@ -411,7 +424,7 @@ def cmd_image_inspect(a):
     found = []
     for ref in a.images:
         found.append(_image_inspect(images.get(ref)))
-    print(json.dumps(found, indent=4))
+    _print_inspected(found, a.format)
 
 
 def cmd_import(a):
@@ -585,6 +598,7 @@ def _containers_arg(s):
 
 
 def _inspect_flags(s):
+    s.add_argument("-f", "--format")
     s.add_argument("names", nargs="+")
 
 
@@ -621,6 +635,7 @@ def _rmi_flags(s):
 
 
 def _image_inspect_flags(s):
+    s.add_argument("-f", "--format")
     s.add_argument("images", nargs="+")
 
 

@@ -66,3 +66,43 @@ def table(rows, headers) -> str:
         cells = [c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]
         lines.append("   ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def go_template(template: str, obj) -> str:
+    """The part of Go's text/template that `docker inspect -f` is used with:
+    field paths ({{.State.Pid}}), {{json .Config}} and {{index .Config.Labels "k"}}.
+    Values print as Go prints them: true, [a b], map[k:v], <no value>."""
+    import json
+    import re
+    import shlex
+
+    def lookup(path, value):
+        for part in path.strip(".").split("."):
+            if part:
+                value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    def evaluate(expr):
+        words = shlex.split(expr.strip())
+        if not words:
+            return ""
+        if words[0] == "json" and len(words) == 2:
+            return json.dumps(lookup(words[1], obj))
+        if words[0] == "index" and len(words) == 3:
+            return go_value((lookup(words[1], obj) or {}).get(words[2]))
+        if words[0].startswith("."):
+            return go_value(lookup(words[0], obj))
+        raise ValueError(f"template: unsupported action {{{{{expr}}}}}")
+    return re.sub(r"{{(.*?)}}", lambda m: evaluate(m.group(1)), template)
+
+
+def go_value(value) -> str:
+    if value is None:
+        return "<no value>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_value(v)}" for k, v in sorted(value.items())) + "]"
+    return str(value)

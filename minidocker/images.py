@@ -454,13 +454,18 @@ def layer_link(diff_id: str) -> str:
 
 
 def import_tar(path: str, ref: str | None = None, changes: dict | None = None,
-               message: str = "") -> Image:
-    """docker import: one rootfs tarball becomes a one-layer image."""
+               message: str = "", created: str | None = None) -> Image:
+    """docker import: one rootfs tarball becomes a one-layer image.
+
+    `created` fixes the creation time (default: now); the same tar and time give
+    the same config, so the same image ID, in every store."""
     if not os.path.isfile(path):
         raise NotFound(f"open {path}: no such file or directory")
-    cfg = {"config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}}
+    created = created or now()
+    cfg = {"created": created,
+           "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}}
     cfg["config"].update(changes or {})
-    history = [{"created": now(), "comment": message or "Imported from " + os.path.basename(path)}]
+    history = [{"created": created, "comment": message or "Imported from " + os.path.basename(path)}]
     return add([path], cfg, ref, history)
 
 

@@ -11,6 +11,12 @@ from . import images
 from .errors import NotFound
 
 
+def _created(name):
+    """A fixed creation time (the day these base images were defined), so the same
+    busybox binary gives the same image ID in every store and every chapter run."""
+    return "2026-11-28T00:00:00Z"
+
+
 def install_base_images(force=False, only=None):
     """Import the base images that are missing; yield one line per image."""
     from . import baseimages
@@ -28,7 +34,8 @@ def install_base_images(force=False, only=None):
         os.close(fd)
         try:
             builder(tmp)
-            image = images.import_tar(tmp, name, {"Cmd": cmd}, f"minidocker base image {name}")
+            image = images.import_tar(tmp, name, {"Cmd": cmd}, f"minidocker base image {name}",
+                                      created=_created(name))
         finally:
             os.unlink(tmp)
         yield f"{name}: imported {image.short_id}"
