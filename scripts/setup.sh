@@ -86,11 +86,16 @@ where="$("$venv/bin/python" -I -c 'import minidocker, os; print(os.path.dirname(
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ "$where" = "$repo" ] && [ -x "$venv/bin/minidocker" ]; then
     say "pip: up to date (pyproject.toml unchanged since the last install)"
 else
-    say "pip: installing -e '.[lab,test]' (a minute or two the first time)"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo[lab,test]" ||
-        die "pip install failed (see above)"
+    log="$venv/pip-install.log"
+    say "pip: installing -e '.[lab,test]' (a minute or two the first time; log: $log)"
+    t0=$SECONDS
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+            -e "$repo[lab,test]" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        die "pip install failed (the whole log: $log)"
+    fi
     echo "$want" >"$stamp"
-    say "pip: installed minidocker (editable) with the lab and test extras"
+    say "pip: installed minidocker (editable) with the lab and test extras in $((SECONDS - t0)) s"
 fi
 
 # --- 3. base images ----------------------------------------------------------
