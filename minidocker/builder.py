@@ -24,25 +24,24 @@ the image's layer dirs, top first, as overlayfs would (whiteouts, opaque dirs).
 References: docs.docker.com/reference/dockerfile, /reference/cli/docker/buildx/build
 (the classic builder's output), /build/concepts/context (.dockerignore).
 """
-import bz2
 import copy
 import fnmatch
 import hashlib
 import json
-import lzma
 import os
 import posixpath
 import re
 import shutil
 import stat
 import sys
-import tarfile
 import tempfile
 import time
-from dataclasses import dataclass, field
 
-from . import config, containers, dockerfile, images, layers
+from . import config, containers, dockerfile, images
 from .errors import InvalidArgument, MinidockerError, NotFound
+
+OPAQUE_XATTR = "trusted.overlay.opaque"   # layers.py's; that module (tarfile) loads only when needed
+WHITEOUT = ".wh."
 
 CACHE = "minidocker.cache"        # the config field that holds a step's cache key
 SCRATCH_CONFIG = {"architecture": images.ARCH, "os": "linux", "config": {},
@@ -57,25 +56,30 @@ class BuildFailed(MinidockerError):
         self.code = code
 
 
-@dataclass
 class Step:
-    number: int
-    instruction: str
-    line: int
-    cached: bool = False
-    seconds: float = 0.0
-    image_id: str | None = None
+    """One instruction of a build: did it come from the cache, how long did it take."""
+
+    def __init__(self, number, instruction, line):
+        self.number, self.instruction, self.line = number, instruction, line
+        self.cached, self.seconds, self.image_id = False, 0.0, None
+
+    def __repr__(self):
+        return (f"<Step {self.number} {'cached' if self.cached else 'ran'} "
+                f"{self.seconds * 1000:.0f} ms: {self.instruction}>")
 
 
-@dataclass
 class Result:
-    image_id: str
-    steps: list = field(default_factory=list)
-    tags: list = field(default_factory=list)
+    """What build() returns: the image id, the steps, the tags it set."""
+
+    def __init__(self, image_id, steps, tags):
+        self.image_id, self.steps, self.tags = image_id, steps, tags
 
     @property
     def short_id(self):
         return self.image_id.split(":")[1][:12]
+
+    def __repr__(self):
+        return f"<Result {self.short_id} {self.tags}>"
 
 
 def build(context: str, dockerfile_path: str | None = None, tags=(), no_cache=False,
@@ -93,7 +97,7 @@ def _is_whiteout(st):
 
 def _is_opaque(path):
     try:
-        return os.getxattr(path, layers.OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
 
@@ -381,6 +385,7 @@ class _LayerDir:
         """The layer tar (a temp file the caller removes); the scratch dir is removed."""
         for path in sorted(self.dir_times, key=len, reverse=True):
             os.utime(path, ns=(self.dir_times[path], self.dir_times[path]))
+        from . import layers
         fd, tar = tempfile.mkstemp(dir=images.tmpdir(), prefix="build-", suffix=".tar")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -443,6 +448,9 @@ def _discard_volumes(upper, volumes):
 def _archive_stream(path):
     """An open binary stream of the tar inside `path` (plain, gzip, bzip2, xz), or None
     if the file is not a tar archive (ADD then copies it as it is)."""
+    import bz2
+    import lzma
+    import tarfile
     try:
         with tarfile.open(path, "r:*") as tf:
             tf.next()
@@ -725,6 +733,7 @@ class _Builder:
                                       f"returned a non-zero code: {code}", code)
                 _drop_runtime_files(upper, tree)
                 _discard_volumes(upper, volumes)
+                from . import layers
                 fd, tar = tempfile.mkstemp(dir=images.tmpdir(), prefix="build-", suffix=".tar")
                 try:
                     with os.fdopen(fd, "wb") as f:
@@ -968,12 +977,14 @@ class _Builder:
         return self.do_copy(stage, ins, add=True)
 
     def _unpack(self, stream, path, layer, dest_parts):
+        import tarfile
+        from . import layers
         with tarfile.open(path, "r:*") as tf:       # whiteouts would delete image files
             for member in tf:
                 base = member.name.rstrip("/").rsplit("/", 1)[-1]
-                if base.startswith(layers.WHITEOUT):
+                if base.startswith(WHITEOUT):
                     raise InvalidArgument(f"{os.path.basename(path)}: entry {member.name!r}: names "
-                                          f"starting with {layers.WHITEOUT!r} are whiteouts in a "
+                                          f"starting with {WHITEOUT!r} are whiteouts in a "
                                           "layer; ADD refuses them")
         layer.mkdirs(dest_parts)
         layers.extract(stream, layer.host(dest_parts))

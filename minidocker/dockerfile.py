@@ -18,12 +18,9 @@ and the behaviour of docker's parser (moby/buildkit frontend/dockerfile):
     ADD COPY ENV EXPOSE FROM LABEL STOPSIGNAL USER VOLUME WORKDIR (RUN leaves
     them to the shell), with quotes and escapes handled as a shell would.
 """
-import difflib
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field
-
 from .errors import InvalidArgument
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -52,24 +49,26 @@ class DockerfileError(InvalidArgument):
     """Bad Dockerfile text; the message says which line."""
 
 
-@dataclass
 class Instruction:
-    cmd: str                  # "RUN"
-    line: int                 # where it starts (1-based), for error messages
-    original: str             # the instruction as written, continuation lines joined
-    flags: dict = field(default_factory=dict)   # {"from": "build"}
-    args: object = None       # str (shell form, WORKDIR...), list (JSON form, words), list of pairs (ENV)
-    json: bool = False        # exec form: args came from a JSON array
+    """One instruction: cmd "RUN"; line, where it starts (1-based, for errors);
+    original, as written (continuations joined); flags {"from": "build"}; args, a str
+    (shell form, WORKDIR, ...), a list (JSON form, words) or (key, value) pairs (ENV,
+    LABEL); json, True for the exec form (args came from a JSON array)."""
+
+    def __init__(self, cmd, line, original, flags=None):
+        self.cmd, self.line, self.original = cmd, line, original
+        self.flags, self.args, self.json = dict(flags or {}), None, False
 
     def __str__(self):
         return self.original
 
+    def __repr__(self):
+        return f"<Instruction line {self.line}: {self.original}>"
 
-@dataclass
+
 class Dockerfile:
-    instructions: list
-    escape: str = "\\"
-    warnings: list = field(default_factory=list)
+    def __init__(self, instructions, escape="\\", warnings=None):
+        self.instructions, self.escape, self.warnings = instructions, escape, list(warnings or [])
 
 
 def _error(line, message):
@@ -138,6 +137,7 @@ def _instruction(text, line, escape):
     if cmd in UNSUPPORTED:
         raise _error(line, f"{cmd} is not supported by minidocker")
     if cmd not in INSTRUCTIONS:
+        import difflib
         close = difflib.get_close_matches(cmd, INSTRUCTIONS, n=1)
         hint = f" (did you mean {close[0].lower()}?)" if close else ""
         raise _error(line, f"unknown instruction: {word}{hint}")
