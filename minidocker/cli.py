@@ -441,6 +441,64 @@ def cmd_tag(a):
     images.tag(a.source, a.target)
 
 
+def cmd_commit(a):
+    from . import snapshots
+    image = snapshots.commit(a.container, a.repository, a.change, a.message or "",
+                             a.author or "", a.pause == "true")
+    print(image.id)
+
+
+def cmd_diff(a):
+    from . import snapshots
+    for kind, path in snapshots.diff(a.container):
+        print(kind, path)
+
+
+def cmd_history(a):
+    from . import fmt, snapshots
+    rows = []
+    for row in snapshots.history(a.image):
+        image = row["id"] if a.no_trunc or row["id"] == "<missing>" else row["id"][7:19]
+        if a.quiet:
+            print(image)
+            continue
+        created = row["created"]
+        if a.human == "true" and created:
+            created = fmt.human_duration(fmt.since(created)) + " ago"
+        by = row["created_by"].replace("\t", " ").replace("\n", " ")
+        if not a.no_trunc and len(by) > 45:
+            by = by[:44] + "…"
+        rows.append([image, created, by, fmt.human_size(row["size"]), row["comment"]])
+    if not a.quiet:
+        print(fmt.table(rows, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]))
+
+
+def cmd_save(a):
+    from . import archive
+    if a.output:
+        archive.save_file(a.images, a.output, a.format)
+    elif os.isatty(1):
+        _fail("Cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
+    else:
+        archive.save(a.images, sys.stdout.buffer, a.format)
+
+
+def cmd_load(a):
+    from . import archive
+    if a.input:
+        try:
+            f = open(a.input, "rb")
+        except OSError as e:
+            raise NotFound(f"open {a.input}: {e.strerror.lower()}") from None
+    elif os.isatty(0):
+        _fail("requested load from stdin, but stdin is empty", 1)
+    else:
+        f = sys.stdin.buffer
+    with f:
+        for line in archive.load(f):
+            print(line)
+
+
 def parse_change(text: str) -> dict:
     """The Dockerfile instructions `import --change` accepts, as image config fields."""
     word, _, rest = text.strip().partition(" ")
@@ -646,6 +704,38 @@ def _import_flags(s):
     s.add_argument("reference", nargs="?")
 
 
+def _commit_flags(s):
+    s.add_argument("-a", "--author")
+    s.add_argument("-c", "--change", action="append", default=[])
+    s.add_argument("-m", "--message")
+    s.add_argument("-p", "--pause", nargs="?", const="true", default="true", choices=["true", "false"])
+    s.add_argument("container")
+    s.add_argument("repository", nargs="?")
+
+
+def _diff_flags(s):
+    s.add_argument("container")
+
+
+def _history_flags(s):
+    s.add_argument("-H", "--human", nargs="?", const="true", default="true", choices=["true", "false"])
+    s.add_argument("--no-trunc", action="store_true")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("image")
+
+
+def _save_flags(s):
+    s.add_argument("-o", "--output")
+    s.add_argument("--format", default="docker-archive", choices=["docker-archive", "oci-archive",
+                                                                  "docker", "oci"])
+    s.add_argument("images", nargs="+")
+
+
+def _load_flags(s):
+    s.add_argument("-i", "--input")
+    s.add_argument("-q", "--quiet", action="store_true")
+
+
 def _tag_flags(s):
     s.add_argument("source")
     s.add_argument("target")
@@ -682,6 +772,13 @@ COMMANDS = {
     "rmi": (cmd_rmi, "Remove one or more images", _rmi_flags),
     "import": (cmd_import, "Import a root file system tarball as an image", _import_flags),
     "tag": (cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", _tag_flags),
+    "commit": (cmd_commit, "Create a new image from a container's changes", _commit_flags),
+    "diff": (cmd_diff, "Inspect changes to files or directories on a container's filesystem",
+             _diff_flags),
+    "history": (cmd_history, "Show the history of an image", _history_flags),
+    "save": (cmd_save, "Save one or more images to a tar archive (streamed to STDOUT by default)",
+             _save_flags),
+    "load": (cmd_load, "Load an image from a tar archive or STDIN", _load_flags),
     "build": (cmd_build, "Build an image from a Dockerfile", _build_flags),
     "setup-images": (cmd_setup_images, "Make the offline base images (busybox, hello-world)", _setup_flags),
     "version": (cmd_version, "Show the minidocker version information", _none),
@@ -697,6 +794,9 @@ GROUPS = {
                     _image_inspect_flags),
         "import": (cmd_import, "Import a root file system tarball as an image", _import_flags),
         "tag": (cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", _tag_flags),
+        "history": (cmd_history, "Show the history of an image", _history_flags),
+        "save": (cmd_save, "Save one or more images to a tar archive", _save_flags),
+        "load": (cmd_load, "Load an image from a tar archive or STDIN", _load_flags),
     }),
     "system": ("Manage minidocker", {
         "prune": (cmd_prune, "Remove unused data", _force_flag),

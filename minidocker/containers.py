@@ -131,6 +131,19 @@ class Container:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return proc.returncode, proc.stdout
 
+    def diff(self) -> list[dict]:
+        """docker-py's diff(): [{"Path": "/tmp/x", "Kind": 1}], Kind 0 changed, 1 added, 2 deleted."""
+        from . import snapshots
+        kinds = {"C": 0, "A": 1, "D": 2}
+        return [{"Path": path, "Kind": kinds[kind]} for kind, path in snapshots.diff(self.id)]
+
+    def commit(self, repository=None, tag=None, message="", author="", changes=(), pause=True):
+        """docker-py's commit(): a new image of this container's changes; returns the Image."""
+        from . import snapshots
+        ref = f"{repository}:{tag}" if repository and tag else repository
+        changes = [changes] if isinstance(changes, str) else list(changes or ())
+        return snapshots.commit(self.id, ref, changes, message or "", author or "", pause)
+
     def __repr__(self):
         return f"<Container {self.id[:12]} {self.name}>"
 

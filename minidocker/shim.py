@@ -81,7 +81,11 @@ class Monitor:
 
     def run(self) -> None:
         cfg = self.c.config
-        spec = build_spec(self.c)
+        try:
+            spec = build_spec(self.c)      # may extract a layer, and find it corrupted
+        except MinidockerError as e:
+            self._failed(e)
+            return
         images.write_atomic(containers._dir(self.c.id, "spec.json"), json.dumps(spec, indent=1).encode())
         tty, open_stdin = cfg["Config"]["Tty"], cfg["Config"]["OpenStdin"]
         keep = []                       # fds we hold but never read (stdin kept open for -d -i)
