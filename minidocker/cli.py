@@ -232,13 +232,11 @@ def cmd_exec(a):
     def pump(_pid):                       # the process made a pty in the container: copy it
         theirs.close()
         master = runtime.receive_console(ours)
-        if os.isatty(0):
-            from .shim import _copy_winsize
-            _copy_winsize(0, master)
         _copy_terminal(master, a.interactive)
     with _raw_terminal(a.interactive and os.isatty(0)):
         return containers.exec_process(a.container, a.command, on_started=pump,
-                                       console=theirs.fileno(), **kw)
+                                       console=theirs.fileno(),
+                                       console_size=runtime.window_size(0), **kw)
 
 
 def _copy_terminal(master, interactive):

@@ -641,7 +641,7 @@ def read_logs(cid: str, follow: bool = False, tail: int | None = None):
 # -- exec ---------------------------------------------------------------------------------------
 
 def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, tty=False,
-                 stdio=(0, 1, 2), on_started=None, console=None) -> int:
+                 stdio=(0, 1, 2), on_started=None, console=None, console_size=None) -> int:
     """docker exec: one more process in every namespace and the cgroup of a running container.
 
     Runs in the calling process (the CLI), which forks; the Python API goes through the CLI.
@@ -660,5 +660,7 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
                    cwd=workdir or process.get("cwd") or "/")
     if user is not None:
         process["user"] = user
+    if console_size:
+        process["consoleSize"] = console_size
     procs = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
     return runtime.exec_in(state["Pid"], spec, process, stdio, procs, on_started, console)

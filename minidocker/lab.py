@@ -62,7 +62,9 @@ def cleanup() -> None:
 def minidocker(*args, check=True) -> str:
     """Run the CLI and return its output (for cells that compute with it)."""
     proc = subprocess.run([sys.executable, "-m", "minidocker", *args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, timeout=120)
+    # Decoded by hand: text=True would turn a terminal's "\r\n" into "\n\n"-like noise.
+    proc.stdout, proc.stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
     if check and proc.returncode != 0:
         raise RuntimeError(f"minidocker {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
     return proc.stdout

@@ -140,18 +140,22 @@ def _init(spec, stdio, err_w, console):
     if "mnt" in spec["namespaces"]:
         _mount_root(spec)
     if process.get("terminal"):
-        _attach_console(console)
+        _attach_console(console, process.get("consoleSize"))
     _exec_process(spec, process, err_w)
 
 
-def _attach_console(console):
+def _attach_console(console, size=None):
     """Open a pty in the container's devpts, make it our controlling terminal and
-    our stdio, and send its master end to whoever holds the other socket end."""
+    our stdio, and send its master end to whoever holds the other socket end.
+    The window size is set here, before exec, so the program starts with the
+    right size instead of getting a SIGWINCH just after it drew its prompt."""
     import socket
     TIOCSPTLCK, TIOCGPTPEER = 0x40045431, 0x5441
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
     fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))          # unlockpt(3)
     slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+    if size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size["height"], size["width"], 0, 0))
     with socket.socket(fileno=os.dup(console)) as sock:
         socket.send_fds(sock, [b"pty"], [master])
     os.close(master)
@@ -159,6 +163,15 @@ def _attach_console(console):
     for target in (0, 1, 2):
         os.dup2(slave, target)
     os.close(slave)
+
+
+def window_size(fd):
+    """The size of the terminal on fd, as the OCI spec's process.consoleSize, or None."""
+    try:
+        rows, cols = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+    except OSError:
+        return None
+    return {"height": rows, "width": cols} if rows and cols else None
 
 
 def receive_console(sock) -> int:
@@ -375,7 +388,7 @@ def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on
                     os.setsid()
                     _reset_signals()
                     if process.get("terminal"):
-                        _attach_console(console)
+                        _attach_console(console, process.get("consoleSize"))
                     else:
                         for target, fd in enumerate(stdio):
                             os.dup2(fd, target)

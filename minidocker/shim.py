@@ -86,6 +86,8 @@ class Monitor:
         except MinidockerError as e:
             self._failed(e)
             return
+        if cfg["Config"]["Tty"] and self.attached:       # start at the client's window size
+            spec["process"]["consoleSize"] = runtime.window_size(0)
         images.write_atomic(containers._dir(self.c.id, "spec.json"), json.dumps(spec, indent=1).encode())
         tty, open_stdin = cfg["Config"]["Tty"], cfg["Config"]["OpenStdin"]
         keep = []                       # fds we hold but never read (stdin kept open for -d -i)
@@ -115,8 +117,6 @@ class Monitor:
                 master = runtime.receive_console(console)
                 console.close()
                 outputs = {master: "stdout"}
-                if self.attached and os.isatty(0):
-                    _copy_winsize(0, master)
         except MinidockerError as e:
             self._failed(e)
             return

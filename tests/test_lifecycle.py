@@ -179,7 +179,11 @@ def test_system_prune(cli, images_root):
 
 
 def test_run_with_a_tty(cli, images_root):
+    import fcntl
+    import struct
+    import termios
     master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "minidocker", "run", "--rm", "-it", "busybox", "sh"],
                             stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True)
     os.close(slave)
@@ -189,7 +193,7 @@ def test_run_with_a_tty(cli, images_root):
         if select.select([master], [], [], 0.2)[0]:
             out += os.read(master, 4096)
     assert b"# " in out, out
-    os.write(master, b"tty; echo $((6*7)); exit 7\r")
+    os.write(master, b"tty; stty size; echo $((6*7)); exit 7\r")
     while proc.poll() is None and time.monotonic() < deadline:
         if select.select([master], [], [], 0.2)[0]:
             try:
@@ -198,6 +202,7 @@ def test_run_with_a_tty(cli, images_root):
                 break
     assert proc.wait(timeout=10) == 7
     assert b"/dev/pts/0" in out and b"42" in out
+    assert b"33 101" in out                # the container started at our window size
 
 
 def test_python_api(images_root):
