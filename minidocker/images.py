@@ -348,15 +348,17 @@ def _diff_ids(config_bytes):
 
 # -- layers ---------------------------------------------------------------------------
 
-def store_layer(path: str, move: bool = False, expect: str | None = None) -> str:
+def store_layer(path: str, move: bool = False, expect: str | None = None,
+                digest: str | None = None) -> str:
     """Put a layer tar (plain or gzip) into the store and extract it; return its diff_id.
 
     The file is hashed as it is copied, so what is stored is what was hashed.  With
     `move`, path is a plain tar of our own under ROOT/tmp: it is renamed, not copied.
-    With `expect`, a layer whose diff_id is another is refused (and not stored).
+    With `expect`, a layer whose diff_id is another is refused (and not stored);
+    `digest`, when moving, is the digest we computed as we wrote the file.
     """
     _init_layout()
-    tmp, digest = (path, _file_digest(path)) if move else _copy_in(path)
+    tmp, digest = (path, digest or _file_digest(path)) if move else _copy_in(path)
     try:
         if expect and digest != expect:
             raise InvalidArgument(f"invalid diffID: expected {expect}, got {digest}")

@@ -23,6 +23,7 @@ The verbs that read a snapshot:
     commit   docker commit: the upper dir becomes one more layer on top of the image's
     history  docker history: one row per step of the image's config history
 """
+import hashlib
 import json
 import os
 import tempfile
@@ -151,15 +152,27 @@ def _pack(c, upper, pause):
         if frozen:
             group._freeze(True)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb") as f:
+                out = _Hashing(f)
                 layers.create(upper, out)
         finally:
             if frozen:
                 group._freeze(False)
-        return images.store_layer(tmp, move=True)
+        return images.store_layer(tmp, move=True, digest="sha256:" + out.hash.hexdigest())
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+class _Hashing:
+    """A write()-only file that hashes what passes: the tar is read once less."""
+
+    def __init__(self, f):
+        self.f, self.hash = f, hashlib.sha256()
+
+    def write(self, data):
+        self.hash.update(data)
+        return self.f.write(data)
 
 
 # -- docker history ----------------------------------------------------------------------
