@@ -84,13 +84,14 @@ if ! "$repo/scripts/setup.sh"; then
 fi
 
 # --- 1. the engine's tests ----------------------------------------------------------
-banner "1/3 tests: pytest tests/ $*"
+what="pytest tests/${*:+ $*}"
+banner "1/3 tests: $what"
 "$py" -m pytest tests/ "$@"
 rc=$?
 case $rc in
-    0) note tests ok "pytest tests/ $*" ;;
-    5) note tests FAILED "pytest collected no test (pytest tests/ $*)" ;;
-    *) note tests FAILED "pytest tests/ $* exited $rc" ;;
+    0) note tests ok "$what" ;;
+    5) note tests FAILED "pytest collected no test ($what)" ;;
+    *) note tests FAILED "$what exited $rc" ;;
 esac
 
 # --- 2. the chapters ------------------------------------------------------------------
