@@ -254,6 +254,8 @@ def list_images() -> list[Image]:
         if desc.get("annotations", {}).get(REF_NAME):
             tags.append(desc["annotations"][REF_NAME])
     images = [Image(d, t) for d, t in by_manifest.items()]
+    # Newest first, as docker lists them; equal times (base images share one) by name.
+    images.sort(key=lambda i: (i.tags[:1], i.id))
     return sorted(images, key=lambda i: i.config.get("created", ""), reverse=True)
 
 
