@@ -184,7 +184,10 @@ def test_cpu_quota_caps_busy_loop(make):
     used1, t1 = cg.stats()["cpu_usage_ns"], time.monotonic()
     ratio = (used1 - used0) / 1e9 / (t1 - t0)
     print(f"cgroup v{cg.version}: busy loop capped at 0.5 CPU used {ratio:.3f} CPU")
-    assert 0.35 < ratio < 0.6                           # uncapped it would use 1.0
+    assert 0.05 < ratio < 0.6            # uncapped it would use 1.0 (less on a busy host)
+    with open(os.path.join(cg.paths()["cpu"], "cpu.stat")) as f:
+        stat = dict(line.split() for line in f)
+    assert int(stat["nr_throttled"]) > 0  # the kernel really held it back, whatever the load
     cg.destroy()
     p.wait(timeout=5)
 
@@ -250,8 +253,7 @@ def test_stats_move(make):
     assert before["pids_current"] == 0 and before["pids_limit"] == 50
     code = ("import time\n"
             "x = b'1' * (40 << 20)\n"
-            "t = time.monotonic()\n"
-            "while time.monotonic() - t < 0.3: pass\n"
+            "while time.process_time() < 0.3: pass\n"   # CPU time, not wall time: holds under load
             "print('ready', flush=True)\n"
             "time.sleep(60)\n")
     p = python(cg, code, stdout=subprocess.PIPE)
