@@ -47,9 +47,20 @@ def _container_flags(p):
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("-l", "--label", action="append", default=[])
+    _namespace_flags(p)
     _limit_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _namespace_flags(p):
+    """Share a namespace with the host or another container instead of a new one (namespaces.py)."""
+    p.add_argument("--pid")                       # "" | host | container:ID
+    p.add_argument("--network", "--net")          # default | none | host | container:ID
+    p.add_argument("--ipc")                       # private | shareable | host | container:ID
+    p.add_argument("--uts")                       # "" | host
+    p.add_argument("--userns")                    # "" | host | remap
+    p.add_argument("--cgroupns")                  # private | host
 
 
 def _create(a):
@@ -58,7 +69,8 @@ def _create(a):
     kw = dict(name=a.name, entrypoint=a.entrypoint, env=a.env, workdir=a.workdir, user=a.user,
               hostname=a.hostname, tty=a.tty, stdin_open=a.interactive, auto_remove=a.rm,
               privileged=a.privileged, cap_add=a.cap_add, cap_drop=a.cap_drop,
-              security_opt=a.security_opt, labels=labels)
+              security_opt=a.security_opt, labels=labels, pid_mode=a.pid, network_mode=a.network,
+              ipc_mode=a.ipc, uts_mode=a.uts, userns_mode=a.userns, cgroupns=a.cgroupns)
     kw["host_config"] = dict(kw.get("host_config") or {}, **_limit_args(a))
     try:
         return containers.create(a.image, a.command, **kw)
@@ -180,6 +192,28 @@ def _print_inspected(found, template):
             print(fmt.go_template(template, obj))
         except ValueError as e:
             raise MinidockerError(str(e)) from None
+
+
+def cmd_ns(a):
+    """The namespaces of a container's PID 1 next to the host's (or another container's)."""
+    from . import containers, fmt, namespaces
+    c = containers.get(a.container)
+    pid = c.state["Pid"]
+    if not pid:
+        raise MinidockerError(f"Container {c.id[:12]} is not running")
+    other, label = "self", "HOST"
+    if a.other:
+        d = containers.get(a.other)
+        other, label = d.state["Pid"], d.name.upper()
+        if not other:
+            raise MinidockerError(f"Container {d.id[:12]} is not running")
+    rows = [[kind, str(mine), str(theirs), "shared" if mine == theirs else "new"]
+            for kind, (mine, theirs) in namespaces.compare(pid, other).items()]
+    print(fmt.table(rows, ["NAMESPACE", c.name.upper(), label, "SHARED"]))
+    if namespaces.inode(pid, "user") != namespaces.inode("self", "user"):
+        for kind in ("uid", "gid"):
+            for inside, outside, count in namespaces.id_map(pid, kind):
+                print(f"{kind}_map: {inside} -> {outside} ({count} ids)")
 
 
 # -- stop, kill, rm, wait, exec -------------------------------------------------------------
@@ -658,6 +692,11 @@ def _inspect_flags(s):
     s.add_argument("names", nargs="+")
 
 
+def _ns_flags(s):
+    s.add_argument("container")
+    s.add_argument("other", nargs="?", help="another container (default: the host)")
+
+
 def _exec_flags(s):
     s.add_argument("-i", "--interactive", action="store_true")
     s.add_argument("-t", "--tty", action="store_true")
@@ -764,6 +803,8 @@ COMMANDS = {
     "wait": (cmd_wait, "Block until containers stop, then print their exit codes", _containers_arg),
     "inspect": (cmd_inspect, "Return low-level information on containers or images", _inspect_flags),
     "exec": (cmd_exec, "Execute a command in a running container", _exec_flags),
+    "ns": (cmd_ns, "List a container's namespaces next to the host's (or another container's)",
+           _ns_flags),
     "update": (cmd_update, "Update configuration (limits) of one or more containers", _update_flags),
     "stats": (cmd_stats, "Display a live stream of container(s) resource usage statistics", _stats_flags),
     "images": (cmd_images, "List images", _images_flags),

@@ -186,8 +186,12 @@ def list_containers(all: bool = False) -> list[Container]:
 def create(image: str, command=None, *, name=None, entrypoint=None, env=(), workdir=None,
            user=None, hostname=None, tty=False, stdin_open=False, auto_remove=False,
            privileged=False, cap_add=(), cap_drop=(), security_opt=(), labels=None,
-           host_config=None) -> Container:
-    """docker create: resolve the image, decide the command, claim a name, make the snapshot dirs."""
+           host_config=None, pid_mode=None, network_mode=None, ipc_mode=None, uts_mode=None,
+           userns_mode=None, cgroupns=None) -> Container:
+    """docker create: resolve the image, decide the command, claim a name, make the snapshot dirs.
+
+    pid_mode ... cgroupns are docker-py's names for --pid, --network, --ipc, --uts,
+    --userns and --cgroupns (namespaces.modes)."""
     img = images.get(image)
     icfg = img.config.get("config", {})
     if entrypoint is not None:            # --entrypoint replaces the image's, and its Cmd
@@ -213,6 +217,13 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
                                           key != "BlkioDeviceWriteBps" else [])
     hc.update({k: v for k, v in (host_config or {}).items() if k not in hc})
     _check_limits(hc)
+    from . import namespaces
+    hc.update(namespaces.modes(privileged, pid=pid_mode, network=network_mode, ipc=ipc_mode,
+                               uts=uts_mode, userns=userns_mode, cgroupns=cgroupns))
+    if "host" in (hc["UTSMode"], hc["NetworkMode"]):    # docker: then the host's own name
+        if hostname and hc["UTSMode"] == "host":
+            raise InvalidArgument("Conflicting options: hostname and the UTS mode")
+        hostname = hostname or os.uname().nodename
     record = {
         "Id": cid, "Created": images.now(), "Path": args[0], "Args": args[1:],
         "Image": img.id, "ImageManifest": img.manifest_digest,

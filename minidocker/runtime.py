@@ -6,7 +6,8 @@ running container.  Below us is only the kernel (kernel.py, os).
 
 How a container's first process is made (the same dance as runc's nsexec.c):
 
-    monitor ── fork ──> middle ── unshare(user?) ── unshare(pid,mnt,uts,ipc,net)
+    monitor ── fork ──> middle ── setns(joined) ── unshare(user?) ── unshare(the rest)
+                          │      (the monitor writes uid_map/gid_map here)
                           └── fork ──> init (PID 1 in the new pid namespace)
                                  mount the overlay root, /proc, /dev, /sys
                                  pivot_root, detach the old root
@@ -23,8 +24,11 @@ The spec is a dict shaped like the OCI runtime spec's config.json, cut down:
            capabilities (names), noNewPrivileges
   root:    lowers (top first), upper, work, mountpoint; cwd (lowers, upper and
            work may be relative to it)
-  hostname, namespaces (list of names from kernel.NAMESPACES),
-  maskedPaths, readonlyPaths, binds [(host file, container path)]
+  hostname, namespaces: a name from kernel.NAMESPACES for a new one, or
+           {"type": name, "path": "/proc/PID/ns/name"} to join one; a kind not
+           listed is the host's (namespaces.py turns docker's --pid, --ipc... into this)
+  uidMappings, gidMappings: [{containerID, hostID, size}] with a new user namespace
+  maskedPaths, readonlyPaths, binds [(host file, container path)], devShm (a dir to bind)
 See https://github.com/opencontainers/runtime-spec/blob/main/config.md
 """
 import errno
@@ -35,7 +39,7 @@ import signal
 import struct
 import termios
 
-from . import confine, kernel
+from . import confine, kernel, namespaces, userns
 from .errors import CannotInvoke, CommandNotFound, MinidockerError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -78,43 +82,72 @@ def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None,
     """
     go_r, go_w = os.pipe()
     pid_r, pid_w = os.pipe()
-    err_r, err_w = os.pipe()          # all three are O_CLOEXEC (Python's default)
+    err_r, err_w = os.pipe()          # all four are O_CLOEXEC (Python's default)
+    user_r, user_w = os.pipe()        # "the user namespace is there: write its maps"
     middle = os.fork()
     if middle == 0:
         try:
-            os.close(go_w), os.close(pid_r), os.close(err_r)
-            _middle(spec, (stdin, stdout, stderr), go_r, pid_w, err_w, console)
+            os.close(go_w), os.close(pid_r), os.close(err_r), os.close(user_r)
+            _middle(spec, (stdin, stdout, stderr), go_r, pid_w, err_w, console, user_w)
         except BaseException as e:    # never let the child return into the caller's code
             _report(err_w, 125, _describe(e))
-    os.close(go_r), os.close(pid_w), os.close(err_w)
+    os.close(go_r), os.close(pid_w), os.close(err_w), os.close(user_w)
+    map_error = None
     try:
         if before_start:
             before_start(middle)
         os.write(go_w, b"go")
+        if "user" in spec["namespaces"] and os.read(user_r, 1):
+            try:                      # only root of the parent namespace may write them
+                userns.write_maps(middle, spec)
+            except OSError as e:
+                map_error = MinidockerError(f"cannot write the container's uid_map/gid_map: {e}")
+            os.write(go_w, b"no" if map_error else b"ok")
         os.close(go_w)
         init = _read_all(pid_r)
         os.waitpid(middle, 0)
         error = _read_all(err_r)
     finally:
-        for fd in (pid_r, err_r):
+        for fd in (pid_r, err_r, user_r):
             _close_quietly(fd)
-    if error:
+    if error or map_error:
         if init:                      # init died before exec: reap it (it is ours now)
             _reap_quietly(int(init))
+        if map_error:
+            raise map_error
         _raise_reported(error)
     if not init:
         raise MinidockerError("container init did not start")
     return int(init)
 
 
-def _middle(spec, stdio, go_r, pid_w, err_w, console):
+def _middle(spec, stdio, go_r, pid_w, err_w, console, user_w):
     os.read(go_r, 2)                  # wait until we are in the cgroup
-    os.close(go_r)
+    new = namespaces.new_kinds(spec)
+    namespaces.join_paths(namespaces.joined(spec))   # while we are root of the host
+    if "user" in new:
+        # As root of the host, a mount table of our own with the container's root
+        # mounted in it (docker's userns-remap mounts it on the host): the mapped
+        # root could not reach the layers, nor overlay use trusted.* xattrs for it.
+        kernel.unshare(kernel.CLONE_NEWNS)
+        _mount_overlay(spec)          # ...and we stand in it: our cwd goes along
+        import socket                 # noqa: F401  now: the mapped root may not read the stdlib's dir
+        # Then the user namespace, which owns the namespaces made after it (as runc).
+        try:
+            kernel.unshare(kernel.CLONE_NEWUSER)
+        except OSError as e:
+            raise namespaces.refused(e) from None
+        os.write(user_w, b"u")
+        if os.read(go_r, 2) != b"ok":   # the monitor could not write our maps: it says why
+            os._exit(1)
+        os.setresgid(0, 0, 0)         # root in here: uid START out there
+        os.setresuid(0, 0, 0)
+    os.close(go_r), os.close(user_w)
     flags = 0
-    for name in spec["namespaces"]:
+    for name in new - {"user"}:
         flags |= kernel.NAMESPACES[name]
     kernel.unshare(flags)
-    if "net" in spec["namespaces"]:
+    if "net" in new:
         link_up("lo")
     init = os.fork()
     if init == 0:
@@ -188,7 +221,8 @@ def overlay_options(root) -> str:
     return f"lowerdir={':'.join(root['lowers'])},upperdir={root['upper']},workdir={root['work']}"
 
 
-def _mount_root(spec):
+def _mount_overlay(spec):
+    """Mount the container's root file system and its bound files, then go into it."""
     root = spec["root"]
     new = root["mountpoint"]
     # Our mounts must not leak back to the host, nor host mounts arrive later.
@@ -196,10 +230,24 @@ def _mount_root(spec):
     if root.get("cwd"):       # short relative layer names, so 500 fit in a page (snapshots.py)
         os.chdir(root["cwd"])
     kernel.mount("overlay", new, "overlay", 0, overlay_options(root))
-    _mount_proc_dev_sys(new, "net" in spec["namespaces"])
     for source, target in spec.get("binds", []):
         _bind_file(source, new + target)
     os.chdir(new)
+
+
+def _mount_root(spec):
+    if "user" in namespaces.new_kinds(spec):
+        # The middle process mounted the root and left us standing in it.  Copied
+        # into a mount table owned by a less privileged user namespace, that mount
+        # is locked (mount_namespaces(7)), and pivot_root(2) refuses a locked new
+        # root: a bind of it onto itself is a mount of our own, on top, which we
+        # reach from its parent (runc does the same bind).
+        kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
+        kernel.mount(".", ".", None, kernel.MS_BIND | kernel.MS_REC)
+        os.chdir("../" + os.path.basename(spec["root"]["mountpoint"]))
+    else:
+        _mount_overlay(spec)
+    _mount_proc_dev_sys(".", spec)
     kernel.pivot_root(".", ".")      # the old root is now stacked under the new one...
     kernel.umount2(".", kernel.MNT_DETACH)   # ...and this takes it away for good
     os.chdir("/")
@@ -209,25 +257,43 @@ def _mount_root(spec):
         _readonly(path)
 
 
-def _mount_proc_dev_sys(new, own_net):
+def _mount_proc_dev_sys(new, spec):
     nosuid_nodev_noexec = kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
-    kernel.mount("proc", _mkdir(new + "/proc"), "proc", nosuid_nodev_noexec)
+    try:                              # proc shows the pid namespace of whoever mounts it
+        kernel.mount("proc", _mkdir(new + "/proc"), "proc", nosuid_nodev_noexec)
+    except PermissionError:
+        raise MinidockerError("cannot mount /proc: the pid namespace belongs to another user "
+                              "namespace (share --pid only between --userns host containers)") from None
     dev = _mkdir(new + "/dev")
     kernel.mount("tmpfs", dev, "tmpfs", kernel.MS_NOSUID | kernel.MS_STRICTATIME, "mode=755,size=65536k")
     for name in DEVICES:
         _bind_file("/dev/" + name, f"{dev}/{name}")
     kernel.mount("devpts", _mkdir(dev + "/pts"), "devpts", kernel.MS_NOSUID | kernel.MS_NOEXEC,
                  "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    kernel.mount("shm", _mkdir(dev + "/shm"), "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k")
-    kernel.mount("mqueue", _mkdir(dev + "/mqueue"), "mqueue", nosuid_nodev_noexec)
+    if spec.get("devShm"):            # --ipc host: the host's POSIX shared memory too
+        kernel.mount(spec["devShm"], _mkdir(dev + "/shm"), None, kernel.MS_BIND)
+    else:
+        kernel.mount("shm", _mkdir(dev + "/shm"), "tmpfs", nosuid_nodev_noexec, "mode=1777,size=65536k")
+    # mqueue shows the ipc namespace of whoever mounts it; one shared from a container
+    # of another user namespace is not ours to mount: /dev/mqueue stays empty then.
+    _mount_if_ours("mqueue", _mkdir(dev + "/mqueue"), "mqueue", nosuid_nodev_noexec)
     for name, target in DEV_LINKS.items():
         os.symlink(target, f"{dev}/{name}")
     sys_dir = _mkdir(new + "/sys")
-    if own_net:                       # sysfs shows the net namespace of whoever mounts it
-        kernel.mount("sysfs", sys_dir, "sysfs", nosuid_nodev_noexec | kernel.MS_RDONLY)
-    else:
+    # sysfs, like mqueue, shows the net namespace of whoever mounts it; for the host's
+    # network (or one our user namespace does not own) the host's /sys is bound read-only.
+    own_net = "net" in namespaces.new_kinds(spec) or "net" in namespaces.joined(spec)
+    if not (own_net and _mount_if_ours("sysfs", sys_dir, "sysfs", nosuid_nodev_noexec | kernel.MS_RDONLY)):
         kernel.mount("/sys", sys_dir, None, kernel.MS_BIND | kernel.MS_REC)
         kernel.mount(None, sys_dir, None, kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY)
+
+
+def _mount_if_ours(source, target, fstype, flags) -> bool:
+    try:
+        kernel.mount(source, target, fstype, flags)
+        return True
+    except PermissionError:
+        return False
 
 
 def _mkdir(path):
@@ -359,19 +425,12 @@ def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on
             console: int | None = None) -> int:
     """Run process inside the namespaces of init_pid; wait and return its exit status.
 
-    Like `runc exec`/`nsenter`: join every namespace of the container (setns(2)),
-    the mount namespace last because it changes our root, join its cgroup, then
+    Like `runc exec`/`nsenter`: join its cgroup, then every namespace of the
+    container that is not ours already (setns(2), in namespaces.JOIN_ORDER), then
     fork, because a new pid namespace applies only to children.
     """
     err_r, err_w = os.pipe()
-    namespaces = {}
-    for name in ("user", "ipc", "uts", "net", "pid", "cgroup", "mnt"):
-        mine, theirs = f"/proc/self/ns/{name}", f"/proc/{init_pid}/ns/{name}"
-        try:
-            if os.stat(mine).st_ino != os.stat(theirs).st_ino:
-                namespaces[name] = os.open(theirs, os.O_RDONLY)
-        except FileNotFoundError:
-            pass
+    fds = namespaces.open_all(init_pid)
     middle = os.fork()
     if middle == 0:
         try:
@@ -379,9 +438,7 @@ def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on
             for path in cgroup_procs:
                 with open(path, "w") as f:
                     f.write("0")
-            for name, fd in namespaces.items():
-                kernel.setns(fd, kernel.NAMESPACES[name])
-                os.close(fd)
+            namespaces.enter(fds)
             child = os.fork()
             if child == 0:
                 try:
@@ -405,8 +462,7 @@ def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on
         except BaseException as e:
             _report(err_w, getattr(e, "code", 125), _describe(e))
     os.close(err_w)
-    for fd in namespaces.values():
-        os.close(fd)
+    namespaces.close_all(fds)
     if on_started:
         on_started(middle)                # e.g. copy a terminal until the process ends
     error = _read_all(err_r)

@@ -24,7 +24,7 @@ import signal
 import sys
 import termios
 
-from . import cgroups, confine, containers, images, kernel, runtime, snapshots
+from . import cgroups, confine, containers, images, kernel, namespaces, runtime, snapshots
 from .errors import MinidockerError
 
 
@@ -32,20 +32,20 @@ def build_spec(c: containers.Container) -> dict:
     cfg = c.config
     image = images.Image(cfg["ImageManifest"])
     binds = _etc_files(c, cfg)
-    namespaces = ["pid", "mnt", "uts", "ipc", "net"]
     privileged = cfg["HostConfig"].get("Privileged")
-    return {
+    spec = {
         "process": {"args": [cfg["Path"]] + cfg["Args"], "env": cfg["Config"]["Env"],
                     "cwd": cfg["Config"]["WorkingDir"] or "/", "user": cfg["Config"]["User"],
                     "terminal": cfg["Config"]["Tty"], "capabilities": cfg["Capabilities"],
                     "noNewPrivileges": cfg["NoNewPrivileges"]},
         "root": snapshots.root(c, image, binds),
         "hostname": cfg["Config"]["Hostname"],
-        "namespaces": namespaces,
         "maskedPaths": [] if privileged else confine.MASKED_PATHS,
         "readonlyPaths": [] if privileged else confine.READONLY_PATHS,
         "binds": binds,
     }
+    namespaces.apply(spec, c)         # new, the host's or another container's; a user namespace
+    return spec
 
 
 def _etc_files(c, cfg):
