@@ -77,10 +77,13 @@ def _create(a):
     except NotFound as e:
         if "image" not in str(e):
             raise
-        from . import images
+        from . import images, registry
         sys.stderr.write(f"Unable to find image '{images.normalize(a.image)}' locally\n")
+        if registry.pulls_on_run(a.image):      # docker pulls it (to stderr), then creates
+            registry.pull(a.image, out=sys.stderr)
+            return containers.create(a.image, a.command, **kw)
         raise NotFound(f"{e} (minidocker makes its base images offline: "
-                       f"run `{PROG} setup-images`)") from None
+                       f"run `{PROG} setup-images`; MINIDOCKER_ONLINE=1 pulls from Docker Hub)") from None
 
 
 def cmd_create(a):
@@ -564,6 +567,51 @@ def _build_flags(s):
     builder.flags(s)
 
 
+# -- registries: pull, push, login, logout (registry.py, auth.py) ---------------------
+
+def cmd_pull(a):
+    from . import registry
+    registry.pull(a.name, platform=a.platform, quiet=a.quiet)
+
+
+def cmd_push(a):
+    from . import registry
+    registry.push(a.name, quiet=a.quiet)
+
+
+def cmd_login(a):
+    import getpass
+    from . import registry
+    user, password = a.username, a.password
+    if a.password_stdin:
+        if password:
+            _fail("--password and --password-stdin are mutually exclusive", 1)
+        if not user:
+            _fail("Must provide --username with --password-stdin", 1)
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password:
+        sys.stderr.write("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n")
+    if not user or not password:
+        if not os.isatty(0):
+            _fail("Error: Cannot perform an interactive login from a non TTY device", 1)
+        user = user or input("Username: ").strip()
+        password = password or getpass.getpass("Password: ")
+    if not user or not password:
+        _fail("Error: Username and password are required", 1)
+    path = registry.login(a.server, user, password)
+    sys.stderr.write(f"WARNING! Your password will be stored unencrypted in {path}.\n\n")
+    print("Login Succeeded")
+
+
+def cmd_logout(a):
+    from . import auth
+    shown = a.server or auth.HUB
+    if auth.erase(auth.server_key(a.server)):
+        print(f"Removing login credentials for {shown}")
+    else:
+        print(f"Not logged in to {shown}")
+
+
 def cmd_setup_images(a):
     from . import setup
     for line in setup.install_base_images(force=a.force):
@@ -773,6 +821,28 @@ def _load_flags(s):
     s.add_argument("-q", "--quiet", action="store_true")
 
 
+def _pull_flags(s):
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform image")
+    s.add_argument("name")
+
+
+def _push_flags(s):
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("name")
+
+
+def _login_flags(s):
+    s.add_argument("-u", "--username")
+    s.add_argument("-p", "--password")
+    s.add_argument("--password-stdin", action="store_true")
+    s.add_argument("server", nargs="?")
+
+
+def _logout_flags(s):
+    s.add_argument("server", nargs="?")
+
+
 def _tag_flags(s):
     s.add_argument("source")
     s.add_argument("target")
@@ -818,6 +888,10 @@ COMMANDS = {
     "save": (cmd_save, "Save one or more images to a tar archive (streamed to STDOUT by default)",
              _save_flags),
     "load": (cmd_load, "Load an image from a tar archive or STDIN", _load_flags),
+    "pull": (cmd_pull, "Download an image from a registry", _pull_flags),
+    "push": (cmd_push, "Upload an image to a registry", _push_flags),
+    "login": (cmd_login, "Log in to a registry", _login_flags),
+    "logout": (cmd_logout, "Log out from a registry", _logout_flags),
     "build": (cmd_build, "Build an image from a Dockerfile", _build_flags),
     "setup-images": (cmd_setup_images, "Make the offline base images (busybox, hello-world)", _setup_flags),
     "version": (cmd_version, "Show the minidocker version information", _none),
@@ -833,6 +907,8 @@ GROUPS = {
                     _image_inspect_flags),
         "import": (cmd_import, "Import a root file system tarball as an image", _import_flags),
         "tag": (cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", _tag_flags),
+        "pull": (cmd_pull, "Download an image from a registry", _pull_flags),
+        "push": (cmd_push, "Upload an image to a registry", _push_flags),
         "history": (cmd_history, "Show the history of an image", _history_flags),
         "save": (cmd_save, "Save one or more images to a tar archive", _save_flags),
         "load": (cmd_load, "Load an image from a tar archive or STDIN", _load_flags),
