@@ -1038,13 +1038,15 @@ def _human(size):
 # -- the command line ---------------------------------------------------------------------
 
 def flags(p):
-    p.add_argument("-t", "--tag", action="append", default=[])
-    p.add_argument("-f", "--file")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--build-arg", action="append", default=[])
-    p.add_argument("--target")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("path")
+    p.add_argument("-t", "--tag", action="append", default=[], metavar="NAME[:TAG]",
+                   help="name the result (more than one -t: more names)")
+    p.add_argument("-f", "--file", metavar="FILE", help="the Dockerfile (default: PATH/Dockerfile; - reads stdin)")
+    p.add_argument("--no-cache", action="store_true", help="run every step, use no cached image")
+    p.add_argument("--build-arg", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="a value for an ARG (NAME alone: from this environment)")
+    p.add_argument("--target", metavar="STAGE", help="stop after this build stage")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
+    p.add_argument("path", metavar="PATH", help="the build context: the directory COPY reads from")
 
 
 def main(a) -> int:

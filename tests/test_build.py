@@ -345,6 +345,11 @@ def test_dockerfile_flag_quiet_and_target(images_root, cli, tmp_path):
     assert run(cli, "target", "cat", "/x") == "one\n"
     assert cli("build", "--target", "nope", "-f", str(tmp_path / "other.Dockerfile"),
                str(tmp_path)).returncode == 1
+    # -f - reads the Dockerfile from stdin
+    proc = cli("build", "-q", "-f", "-", "-t", "stdin", str(tmp_path),
+               input='FROM busybox\nCMD ["echo", "from stdin"]\n')
+    assert proc.returncode == 0, proc.stderr
+    assert run(cli, "stdin") == "from stdin\n"
 
 
 def test_bad_context_and_tag(images_root, cli, tmp_path):
