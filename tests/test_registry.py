@@ -9,6 +9,7 @@ Nothing here contacts any address but 127.0.0.1.
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -179,6 +180,34 @@ def test_run_pulls_a_missing_image_from_the_registry_it_names(images_root, reg, 
     # an image on Docker Hub is not looked for while offline (no MINIDOCKER_ONLINE)
     missing = md("run", "--rm", "nosuchimage", root=fresh)
     assert missing.returncode == 125 and "Pulling" not in missing.stderr
+
+
+def test_progress_bars_on_a_terminal_and_quiet_elsewhere(images_root, reg, fresh, tmp_path):
+    import pty
+    push_busybox(images_root, reg.host, "tty/busybox")
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "MINIDOCKER_PROGRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "minidocker", "pull", f"{reg.host}/tty/busybox"],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=REPO,
+                            env=dict(env, MINIDOCKER_ROOT=str(fresh), TERM="xterm"))
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:                       # EIO: the program closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(60) == 0, seen
+    text = seen.decode()
+    assert "Downloading [" in text and "\x1b[1A" in text                      # redrawn in place
+    assert re.search(r"\] +[\d.]+k?B/[\d.]+MB", text), text                     # "] 524kB/1.04MB"
+    assert "Pull complete" in text
+    quiet = ok("pull", "-q", f"{reg.host}/tty/busybox", root=tmp_path / "quiet")
+    assert quiet.stdout == f"{reg.host}/tty/busybox:latest\n"
 
 
 def test_a_second_repository_mounts_the_layer(images_root, reg):
