@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import threading
 import time
@@ -69,6 +68,13 @@ def self_signed(directory, name="localhost"):
     return key, cert
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL,
+    so a killed test run leaves no registry behind (prctl(2) PR_SET_PDEATHSIG)."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, 15)
+
+
 class Registry:
     """docker-registry serve CONFIG, on 127.0.0.1:<free port>, storage in `directory`."""
 
@@ -96,7 +102,8 @@ class Registry:
     def __enter__(self):
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(["docker-registry", "serve", self.config],
-                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent)
         try:
             wait_port(self.port)
         except TimeoutError:
@@ -317,7 +324,3 @@ def _recv(s):
         return s.recv(65536)
     except OSError:
         return b""
-
-
-def tls_context(cafile):
-    return ssl.create_default_context(cafile=cafile)
