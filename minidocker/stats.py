@@ -28,6 +28,7 @@ The files: cgroup-v1/{memory,cpuacct,pids,blkio-controller}.rst and
 cgroup-v2.rst in Documentation/admin-guide/cgroup-*.
 """
 import os
+import re
 import threading
 import time
 
@@ -49,9 +50,11 @@ FILES = {
 }
 # memory.stat names: v1 prefixes the whole-subtree counters with "total_".
 MEMSTAT = {1: ("total_rss", "total_cache", "total_inactive_file"), 2: ("anon", "file", "inactive_file")}
+# ...and the regular expression that picks just those three lines out of forty.
+PICK = {v: re.compile(r"^(%s) (\d+)$" % "|".join(names), re.M) for v, names in MEMSTAT.items()}
 
 # The columns a Sampler records, one value per sample.
-COLUMNS = ("t", "memory", "anon", "file", "memory_limit", "cpu", "cpus_limit",
+COLUMNS = ("t", "memory", "anon", "file", "memory_limit", "cpu", "cpu_time", "cpus_limit",
            "pids", "pids_limit", "io_read", "io_write", "oom_kills")
 
 
@@ -128,7 +131,7 @@ class Reader:
         now, text = time.monotonic(), self._text
         v2 = self.version == 2
         anon, file, inactive = MEMSTAT[self.version]
-        memstat = _fields(text("memory_stat"))
+        memstat = {k: int(v) for k, v in PICK[self.version].findall(text("memory_stat"))}
         limit = text("memory_limit").strip()
         limit = None if limit in ("", "max") or int(limit) >= cgroups.NO_LIMIT else int(limit)
         if v2:
@@ -181,8 +184,8 @@ class Sampler:
 
     Columns (COLUMNS): t seconds since start(); memory, anon, file bytes (anon
     and file, the page cache, make up most of memory); memory_limit bytes or
-    None; cpu in % of one CPU over the last interval; cpus_limit in CPUs or
-    None; pids and pids_limit; io_read and io_write cumulative bytes; oom_kills.
+    None; cpu in % of one CPU over the last interval, cpu_time the CPU seconds
+    used so far; cpus_limit in CPUs or None; pids and pids_limit; io_read and io_write cumulative bytes; oom_kills.
     A thread, not a process: a Jupyter kernel must not fork, and the work is
     a few reads.  After the container ends, exit_code and oom_killed tell how.
     """
@@ -241,6 +244,18 @@ class Sampler:
         with self._lock:
             return {k: list(v) for k, v in self.series.items()}
 
+    def cpu_percent(self, since: float = 0.0, until: float | None = None) -> float:
+        """Average CPU % between two times (seconds since start()), from the counter
+        itself: the mean of the per-interval rates would give a late sample the
+        same weight as a punctual one."""
+        data = self.snapshot()
+        points = [(t, c) for t, c in zip(data["t"], data["cpu_time"])
+                  if t >= since and (until is None or t <= until)]
+        if len(points) < 2:
+            raise MinidockerError(f"fewer than two samples between {since} s and {until} s")
+        (t0, c0), (t1, c1) = points[0], points[-1]
+        return 100 * (c1 - c0) / (t1 - t0)
+
     def overhead(self) -> dict:
         """What sampling cost: CPU time of the sampling thread, per sample and as a
         share of one CPU over the time it ran."""
@@ -262,20 +277,26 @@ class Sampler:
             self._cpu_time += time.thread_time() - c0
             if now is not None:
                 self._samples += 1
-                if previous is not None:
+                if previous is None:
+                    previous = now
+                elif now["time"] - previous["time"] >= self.interval / 2:
+                    # A rate over a much shorter time would mostly show the counter's steps.
                     self._record(previous, now)
-                previous = now
+                    previous = now
             elif previous is not None or self._exited():   # it ran, and its cgroup is gone
                 self._ended()
                 break
+            # Keep the beat; after a late wake-up (a busy machine) start a new one, no burst.
             next_at += self.interval
+            if next_at < time.monotonic():
+                next_at = time.monotonic() + self.interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
         self._t_end = time.monotonic()
         self.reader.close()
 
     def _record(self, before, now):
         dt = now["time"] - before["time"]
-        row = dict(now, t=now["time"] - self._t0,
+        row = dict(now, t=now["time"] - self._t0, cpu_time=now["cpu_ns"] / 1e9,
                    cpu=100 * (now["cpu_ns"] - before["cpu_ns"]) / 1e9 / dt if dt > 0 else 0.0)
         with self._lock:
             for k in COLUMNS:
