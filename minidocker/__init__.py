@@ -8,10 +8,15 @@ The Python API mirrors docker-py's high-level client, so a notebook can say
 
 The layers, top to bottom (docs/architecture.md has the picture):
   cli.py          the `docker` client: flags, tables, exit codes
+  dockerfile.py   Dockerfile parser; builder.py: `build`, one image per step, a cache
   containers.py   containers (what containerd does): records, state, lifecycle
   images.py       the image store: an OCI image layout, tags, layers
+  snapshots.py    commit, diff, history;  archive.py: save and load
+  registry.py     pull and push over the Registry HTTP API v2; auth.py: login
   shim.py         one monitor per running container (containerd-shim)
+  stats.py        usage over time, `stats`;  plots.py: matplotlib and widgets for it
   runtime.py      namespaces, the overlay root, pivot_root, exec (runc)
+  namespaces.py   share or isolate each kind;  userns.py: user namespace maps
   cgroups.py      limits and accounting, cgroup v1 and v2
   confine.py      docker's default capabilities and masked paths
   layers.py       safe layer tar extraction, whiteouts

@@ -446,10 +446,12 @@ def cmd_rmi(a):
 
 
 def _image_inspect(image):
+    from . import registry
     cfg = image.config
     return {"Id": image.id, "RepoTags": image.tags, "Created": cfg.get("created"),
             "Architecture": cfg.get("architecture"), "Os": cfg.get("os"),
             "Config": cfg.get("config", {}), "Size": image.size,
+            "RepoDigests": registry.repo_digests(image.id),
             "RootFS": {"Type": "layers", "Layers": image.diff_ids},
             "Metadata": {"ManifestDigest": image.manifest_digest}}
 

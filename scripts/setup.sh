@@ -24,6 +24,10 @@ APT_PACKAGES=(
     iproute2        # `ip`, to look at network namespaces and veth pairs from the host
     procps          # ps, pgrep, free: the chapters and tests look at host processes
     psmisc          # pstree, fuser: the process-tree chapter, and finding who holds a mount
+    docker-registry # a real Registry HTTP API v2 server on 127.0.0.1 for push/pull (tests, chapter 08)
+    skopeo          # a peer registry client: tests check it reads what we push, and the reverse
+    openssl         # signs the test token server's JWTs (registry token auth)
+    chromium        # headless browser: tests/test_lab.py opens a chapter in lab.sh's JupyterLab and screenshots it
 )
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
