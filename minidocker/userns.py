@@ -23,9 +23,12 @@ The container's own dirs (upper, init, /etc/hosts) are chowned in place.  The
 overlay is still mounted by root of the host (runtime.py), as dockerd does.
 
 Why not an idmapped mount of each layer (mount_setattr(2) MOUNT_ATTR_IDMAP, no
-copy at all): it needs a user namespace with the mapping before the mount and
-the new mount API (open_tree, move_mount), and the classroom VM's kernel (6.1)
-cannot idmap tmpfs; the copy works everywhere and is docker's own design.
+copy at all)?  Measured on this host (kernel 6.18, ext4) it works, overlay on
+top of it too, in 0.2 ms a layer; but it needs a user namespace with the mapping
+before the mount and the new mount API (open_tree, move_mount), and the classroom
+VM's kernel (6.1) cannot idmap tmpfs (only from 6.3), where the tests keep their
+roots.  The copy works everywhere and is docker's own design; idmapping with the
+copy as fallback is the next step.
 """
 import errno
 import os
