@@ -322,9 +322,13 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
         fds = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     env = dict(os.environ, MINIDOCKER_ROOT=config.root())
     flags = ("attach" if attach else "detach") + (",stdin" if attach and interactive else "")
+    # The monitor needs only the standard library and this package: -S skips site-packages
+    # and its start-up hooks (~45 ms of every run), PYTHONPATH still finds minidocker.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     try:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "minidocker.shim", c.id, str(status_w), flags],
+            [sys.executable, "-S", "-m", "minidocker.shim", c.id, str(status_w), flags],
             pass_fds=(status_w,), start_new_session=True, env=env, **fds)
     finally:
         os.close(status_w)
