@@ -15,7 +15,7 @@
 #
 # Environment: MINIDOCKER_SKIP_VM=1   skip step 3 (says so loudly)
 #              MINIDOCKER_VM          the VM scripts (default <repo>/../shared/vm)
-#              MINIDOCKER_VM_TESTS    what step 3 runs (default: tests/test_cgroups.py)
+#              MINIDOCKER_VM_TESTS    what step 3 runs (default: cgroups, limits, an engine smoke test)
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -125,7 +125,11 @@ fi
 
 # --- 3. the cgroup v2 guest --------------------------------------------------------------
 vm="${MINIDOCKER_VM:-$repo/../shared/vm}"
-read -r -a vm_tests <<<"${MINIDOCKER_VM_TESTS:-tests/test_cgroups.py}"
+# In the guest: the cgroup backend, container limits, and a smoke test of the engine itself
+# (classroom VMs are cgroup v2). Python there is ~10x slower, so not the whole suite.
+vm_default="tests/test_cgroups.py tests/test_limits.py tests/test_lifecycle.py::test_run_echo_and_exit_codes"
+vm_default+=" tests/test_runtime.py::test_every_namespace_is_new tests/test_runtime.py::test_default_capabilities"
+read -r -a vm_tests <<<"${MINIDOCKER_VM_TESTS:-$vm_default}"
 banner "3/3 vm: scripts/vm-tests.sh ${vm_tests[*]} (cgroup v2 guest)"
 if [ "${MINIDOCKER_SKIP_VM:-0}" = 1 ]; then
     echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
