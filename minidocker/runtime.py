@@ -229,7 +229,11 @@ def _mount_overlay(spec):
     kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
     if root.get("cwd"):       # short relative layer names, so 500 fit in a page (snapshots.py)
         os.chdir(root["cwd"])
-    kernel.mount("overlay", new, "overlay", 0, overlay_options(root))
+    # nodev: a device node made inside (CAP_MKNOD is a default capability) cannot be
+    # opened, so `mknod /tmp/disk b 8 0` does not reach the host's disk.  Docker uses the
+    # devices cgroup for this; a mount flag does it the same way on cgroup v1 and v2.
+    kernel.mount("overlay", new, "overlay", kernel.MS_NODEV if spec.get("nodev") else 0,
+                 overlay_options(root))
     for source, target in spec.get("binds", []):
         _bind_file(source, new + target)
     os.chdir(new)
@@ -265,7 +269,9 @@ def _mount_proc_dev_sys(new, spec):
         raise MinidockerError("cannot mount /proc: the pid namespace belongs to another user "
                               "namespace (share --pid only between --userns host containers)") from None
     dev = _mkdir(new + "/dev")
-    kernel.mount("tmpfs", dev, "tmpfs", kernel.MS_NOSUID | kernel.MS_STRICTATIME, "mode=755,size=65536k")
+    nodev = kernel.MS_NODEV if spec.get("nodev") else 0   # the binds below keep working:
+    kernel.mount("tmpfs", dev, "tmpfs",                       # each is a mount of its own
+                 kernel.MS_NOSUID | kernel.MS_STRICTATIME | nodev, "mode=755,size=65536k")
     for name in DEVICES:
         _bind_file("/dev/" + name, f"{dev}/{name}")
     kernel.mount("devpts", _mkdir(dev + "/pts"), "devpts", kernel.MS_NOSUID | kernel.MS_NOEXEC,

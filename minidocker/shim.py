@@ -40,6 +40,7 @@ def build_spec(c: containers.Container) -> dict:
                     "noNewPrivileges": cfg["NoNewPrivileges"]},
         "root": snapshots.root(c, image, binds),
         "hostname": cfg["Config"]["Hostname"],
+        "nodev": not privileged,         # device nodes made inside do not work (runtime.py)
         "maskedPaths": [] if privileged else confine.MASKED_PATHS,
         "readonlyPaths": [] if privileged else confine.READONLY_PATHS,
         "binds": binds,

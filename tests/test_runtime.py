@@ -158,3 +158,17 @@ def test_sigpipe_is_default_inside(cli, images_root):
     # Python ignores SIGPIPE; a container must not inherit that (yes | head would never end).
     status = run(cli, "busybox", "cat", "/proc/self/status")
     assert int(status_field(status, "SigIgn"), 16) == 0
+
+
+def test_device_nodes_made_inside_cannot_be_opened(cli, images_root):
+    disk = os.stat("/").st_dev             # the host's root file system device
+    major, minor = os.major(disk), os.minor(disk)
+    script = (f"mknod /tmp/disk b {major} {minor} && echo made; "
+              "head -c 1 /tmp/disk >/dev/null 2>&1 && echo READ || echo refused; "
+              "mknod /dev/mynull c 1 3 && (echo x > /dev/mynull && echo WROTE || echo refused); "
+              "echo x > /dev/null && echo null-works")
+    out = run(cli, "busybox", "sh", "-c", script).split()
+    assert out == ["made", "refused", "refused", "null-works"]   # CAP_MKNOD kept; the node is useless
+    privileged = run(cli, "--privileged", "busybox", "sh", "-c",
+                     "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo works")
+    assert privileged.split() == ["works"]
