@@ -38,9 +38,12 @@ EOF
 
 cd "$repo/notebooks"
 # port_retries=0: fail if the port is taken, rather than serve on another than the one printed.
+# No news feed and no update check: the lab talks to nothing outside this machine.
 exec "$repo/.venv/bin/jupyter" lab \
     --allow-root \
     --no-browser \
+    --LabApp.news_url=None \
+    --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
     --ServerApp.ip=127.0.0.1 \
     --ServerApp.port="$port" \
     --ServerApp.port_retries=0 \

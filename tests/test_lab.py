@@ -233,11 +233,11 @@ def test_chromium_renders_chapter(lab, tmp_path):
     browser = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)
     try:
-        dom, err = browser.communicate(timeout=90)
+        dom, err = browser.communicate(timeout=180)
     except subprocess.TimeoutExpired:
         os.killpg(browser.pid, signal.SIGKILL)
         browser.communicate()
-        pytest.fail("chromium did not finish within 90 s")
+        pytest.fail("chromium did not finish within 180 s")
     finally:
         try:                           # its zygote and renderers share its process group
             os.killpg(browser.pid, signal.SIGKILL)
