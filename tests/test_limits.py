@@ -29,6 +29,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="limits need root")
 
 MiB = 1 << 20
 SLOW = 1 if cgroups.version() == 1 else 5     # the v2 guest is an emulated CPU (about 20x slower)
+
+
+def quiet_host() -> bool:
+    """Absolute CPU percentages only mean something when the CPUs were free for us;
+    the relative checks (throttled periods, share ratios) hold on a busy host too."""
+    return os.getloadavg()[0] < 0.75 * os.cpu_count()
 BUSY = "while :; do :; done"
 BUSY2 = f"{BUSY} & {BUSY}"                     # two busy loops: can use two CPUs
 # Grows its heap by about 2 MB per step, so a sampler sees the climb.
@@ -288,9 +294,9 @@ def test_cpus_caps_a_busy_loop_and_update_lifts_it(cpu_first, run):
     assert set(s.series["cpus_limit"]) == {0.5, 1.5}
     assert part_half > 0.8                                  # the cap held them back in most periods
     assert held_more < 0.6 * held_half                      # the higher cap held them back less
-    if SLOW == 1:
-        assert 40 < half < 56
-        assert 115 < more < 160
+    assert half < 56 and more < 160                         # never above the caps
+    if SLOW == 1 and quiet_host():
+        assert 40 < half and 115 < more
 
 
 def test_cpu_shares_split_a_shared_cpu(cpu_first, run):
@@ -303,7 +309,9 @@ def test_cpu_shares_split_a_shared_cpu(cpu_first, run):
         s.stop()
     h, l = (s.cpu_percent(0.5 * SLOW) for s in samplers)
     print(f"cgroup v{cgroups.version()}: shares 1024 used {h:.1f}%, 512 used {l:.1f}%, ratio {h / l:.2f}")
-    assert 80 < h + l < 110                                 # they share one CPU
+    assert h + l < 110                                      # they share one CPU
+    if quiet_host():
+        assert 80 < h + l
     assert 1.5 < h / l < 2.7                                # about 2:1
 
 
