@@ -47,13 +47,16 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365} years"
 
 
-def human_size(size: float) -> str:
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+def human_size(size: float, binary: bool = False) -> str:
+    """go-units HumanSize ("2.14MB": powers of 1000, 3 digits), or with binary its
+    BytesSize ("1.5MiB": powers of 1024, 4 digits) as `docker stats` prints memory."""
+    base, digits = (1024, 4) if binary else (1000, 3)
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] if binary else ["B", "kB", "MB", "GB", "TB", "PB"]
     i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
+    while size >= base and i < len(units) - 1:
+        size /= base
         i += 1
-    return f"{size:.3g}{units[i]}"
+    return f"{size:.{digits}g}{units[i]}"
 
 
 def table(rows, headers) -> str:

@@ -336,12 +336,7 @@ HEADERS = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I
 
 def bytes_binary(size: float) -> str:
     """docker's units.BytesSize: "1.5MiB", "23.47GiB" (4 significant digits, powers of 1024)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024.0
-        i += 1
-    return f"{size:.4g}{units[i]}"
+    return fmt.human_size(size, binary=True)
 
 
 def row(c, before: dict | None, after: dict | None, no_trunc: bool = False) -> list:
