@@ -261,7 +261,7 @@ class Sampler:
         share of one CPU over the time it ran."""
         wall = ((self._t_end or time.monotonic()) - self._t0) if self._t0 else 0.0
         n = max(self._samples, 1)
-        return {"samples": self._samples, "cpu_seconds": self._cpu_time,
+        return {"samples": self._samples, "cpu_seconds": self._cpu_time,     # samples: attempts
                 "per_sample_us": self._cpu_time / n * 1e6,
                 "cpu_percent": 100 * self._cpu_time / wall if wall else 0.0}
 
@@ -275,8 +275,8 @@ class Sampler:
             except Gone:
                 now = None
             self._cpu_time += time.thread_time() - c0
+            self._samples += 1                # every attempt costs, a reading or a look for the group
             if now is not None:
-                self._samples += 1
                 if previous is None:
                     previous = now
                 elif now["time"] - previous["time"] >= self.interval / 2:
