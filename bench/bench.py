@@ -173,7 +173,7 @@ class Bench:
         path = os.path.join(self.tmp, "busybox-rootfs.tar")
         if not os.path.exists(path):
             sys.path.insert(0, REPO)
-            from minidocker import baseimages
+            from minidocker.image import baseimages
             baseimages.busybox_tar(path)
         return path
 

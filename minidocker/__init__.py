@@ -10,7 +10,7 @@ The layers, top to bottom (docs/architecture.md has the picture):
   cli.py          the `docker` client: flags, tables, exit codes
   dockerfile.py   Dockerfile parser; builder.py: `build`, one image per step, a cache
   containers.py   containers (what containerd does): records, state, lifecycle
-  images.py       the image store: an OCI image layout, tags, layers
+  store.py       the image store: an OCI image layout, tags, layers
   snapshots.py    commit, diff, history;  archive.py: save and load
   registry.py     pull and push over the Registry HTTP API v2; auth.py: login
   shim.py         one monitor per running container (containerd-shim)
@@ -27,27 +27,27 @@ __version__ = "0.1.0"
 
 def run(image, command=None, detach=True, **kw):
     """Create and start a container; return it (docker-py: client.containers.run(detach=True))."""
-    from . import containers
+    from minidocker.engine import containers
     c = containers.create(image, command, **kw)
     containers.start(c.id)
     return c
 
 
 def create(image, command=None, **kw):
-    from . import containers
+    from minidocker.engine import containers
     return containers.create(image, command, **kw)
 
 
 def get(ref):
-    from . import containers
+    from minidocker.engine import containers
     return containers.get(ref)
 
 
 def containers_list(all=False):
-    from . import containers
+    from minidocker.engine import containers
     return containers.list_containers(all=all)
 
 
 def images_list():
-    from . import images
-    return images.list_images()
+    from minidocker.image import store
+    return store.list_images()

@@ -1,6 +1,6 @@
 """`python -m minidocker ...` is the CLI (the same as the `minidocker` command)."""
 import sys
 
-from .cli import main
+from minidocker.cli import main
 
 sys.exit(main())

@@ -24,13 +24,16 @@ import signal
 import sys
 import termios
 
-from . import cgroups, confine, containers, images, kernel, namespaces, runtime, snapshots
-from .errors import MinidockerError
+from minidocker.runtime import cgroups, confine, namespaces, runc
+from minidocker.engine import containers, snapshots
+from minidocker.image import store
+from minidocker import kernel
+from minidocker.errors import MinidockerError
 
 
 def build_spec(c: containers.Container) -> dict:
     cfg = c.config
-    image = images.Image(cfg["ImageManifest"])
+    image = store.Image(cfg["ImageManifest"])
     binds = _etc_files(c, cfg)
     privileged = cfg["HostConfig"].get("Privileged")
     spec = {
@@ -40,7 +43,7 @@ def build_spec(c: containers.Container) -> dict:
                     "noNewPrivileges": cfg["NoNewPrivileges"]},
         "root": snapshots.root(c, image, binds),
         "hostname": cfg["Config"]["Hostname"],
-        "nodev": not privileged,         # device nodes made inside do not work (runtime.py)
+        "nodev": not privileged,         # device nodes made inside do not work (runc.py)
         "maskedPaths": [] if privileged else confine.MASKED_PATHS,
         "readonlyPaths": [] if privileged else confine.READONLY_PATHS,
         "binds": binds,
@@ -58,7 +61,7 @@ def _etc_files(c, cfg):
     binds = []
     for name, text in files.items():
         path = containers._dir(c.id, name)
-        images.write_atomic(path, text.encode())
+        store.write_atomic(path, text.encode())
         binds.append((path, "/etc/" + name))
     return binds
 
@@ -88,8 +91,8 @@ class Monitor:
             self._failed(e)
             return
         if cfg["Config"]["Tty"] and self.attached:       # start at the client's window size
-            spec["process"]["consoleSize"] = runtime.window_size(0)
-        images.write_atomic(containers._dir(self.c.id, "spec.json"), json.dumps(spec, indent=1).encode())
+            spec["process"]["consoleSize"] = runc.window_size(0)
+        store.write_atomic(containers._dir(self.c.id, "spec.json"), json.dumps(spec, indent=1).encode())
         tty, open_stdin = cfg["Config"]["Tty"], cfg["Config"]["OpenStdin"]
         keep = []                       # fds we hold but never read (stdin kept open for -d -i)
         console = None
@@ -111,11 +114,11 @@ class Monitor:
         limits = {k: cfg["HostConfig"].get(k) for k in containers.LIMIT_KEYS if cfg["HostConfig"].get(k)}
         try:
             self.cgroup.create(limits)
-            pid = runtime.create(spec, *stdio, before_start=self.cgroup.add,
+            pid = runc.create(spec, *stdio, before_start=self.cgroup.add,
                                  console=their_end.fileno() if console else None)
             if console:
                 their_end.close()
-                master = runtime.receive_console(console)
+                master = runc.receive_console(console)
                 console.close()
                 outputs = {master: "stdout"}
         except MinidockerError as e:
@@ -126,7 +129,7 @@ class Monitor:
                 os.close(fd)
         state = self.c.state
         state.update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
-                     OOMKilled=False, StartedAt=images.now(), FinishedAt="0001-01-01T00:00:00Z",
+                     OOMKilled=False, StartedAt=store.now(), FinishedAt="0001-01-01T00:00:00Z",
                      ShimPid=os.getpid(), ShimStart=containers.process_start_ticks(os.getpid()))
         containers._write_json(containers._dir(self.c.id, "state.json"), state)
         self.say(f"started {os.getpid()} {pid}")
@@ -205,7 +208,7 @@ class Monitor:
         self.partial[stream] = rest
 
     def _log(self, stream, data):
-        entry = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": images.now()}
+        entry = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": store.now()}
         self.log.write(json.dumps(entry).encode() + b"\n")
         self.log.flush()
 
@@ -222,7 +225,7 @@ class Monitor:
         self.cgroup.destroy()
         state = self.c.state
         state.update(Status="exited", Running=False, Pid=0, ExitCode=code, OOMKilled=oom,
-                     FinishedAt=images.now())
+                     FinishedAt=store.now())
         containers._write_json(containers._dir(self.c.id, "state.json"), state)
         self.say(f"exited {code}")
         if self.c.config["HostConfig"].get("AutoRemove"):

@@ -89,7 +89,7 @@ def root(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def images_root(root):
     """A root with busybox and hello-world, copied from a session-wide store (fast)."""
-    from minidocker import setup
+    from minidocker.image import setup
     cache = _images_cache.get("path")
     if cache is None:
         cache = tempfile.mkdtemp(prefix="minidocker-images-")

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from minidocker import baseimages, layers
+from minidocker.image import baseimages, layers
 from minidocker.errors import MinidockerError
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/bin/busybox"),

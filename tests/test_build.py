@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from minidocker import builder, images
+from minidocker.build import builder
+from minidocker.image import store
 from minidocker.errors import InvalidArgument
 
 
@@ -46,7 +47,7 @@ def run(cli, image, *command):
 
 def layer_files(diff_id):
     out = []
-    top = images.layer_dir(diff_id)
+    top = store.layer_dir(diff_id)
     for dirpath, dirs, files in os.walk(top):
         for name in dirs + files:
             out.append(os.path.relpath(os.path.join(dirpath, name), top))
@@ -72,9 +73,9 @@ def test_build_tag_and_run(images_root, cli, tmp_path):
     assert lines[lines.index(running) + 1] == "hello from run"      # the RUN's own output
     assert f"Removing intermediate container {cid}" in lines
     assert "Using cache" not in proc.stdout
-    image = images.get("first:v1")
+    image = store.get("first:v1")
     assert lines[-2:] == [f"Successfully built {image.short_id}", "Successfully tagged first:v1"]
-    busybox = images.get("busybox")
+    busybox = store.get("busybox")
     # RUN added one layer holding only what the command wrote; CMD only changed the config
     assert image.diff_ids[:-1] == busybox.diff_ids and len(image.diff_ids) == len(busybox.diff_ids) + 1
     assert layer_files(image.diff_ids[-1]) == ["file"]
@@ -125,7 +126,7 @@ def test_build_args_are_part_of_the_cache_key(images_root, cli, tmp_path):
     assert "[Warning] One or more build-args [EXTRA] were not consumed" in proc.stdout
     assert run(cli, "greet") == "hello class\n"
     # an ARG is not kept in the image's environment, unlike ENV
-    assert not any(e.startswith("WHO=") for e in images.get("greet").config["config"]["Env"])
+    assert not any(e.startswith("WHO=") for e in store.get("greet").config["config"]["Env"])
 
 
 def test_run_output_streams_while_the_step_runs(images_root, tmp_path):
@@ -148,7 +149,7 @@ def test_run_output_streams_while_the_step_runs(images_root, tmp_path):
 def test_failed_run_exits_with_its_code_and_moves_no_tag(images_root, cli, tmp_path):
     write(tmp_path, {"Dockerfile": THREE_STEPS})
     assert cli("build", "-t", "app", str(tmp_path)).returncode == 0
-    good = images.get("app").id
+    good = store.get("app").id
     write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo step two > /two\n\n"
                                    "RUN echo failing; exit 3\nCMD [\"true\"]\n"})
     proc = cli("build", "-t", "app", str(tmp_path))
@@ -157,7 +158,7 @@ def test_failed_run_exits_with_its_code_and_moves_no_tag(images_root, cli, tmp_p
     assert proc.stderr.strip() == ("Dockerfile:4: The command '/bin/sh -c echo failing; exit 3' "
                                    "returned a non-zero code: 3")
     assert "Successfully" not in proc.stdout
-    assert images.get("app").id == good                  # the tag did not move
+    assert store.get("app").id == good                  # the tag did not move
     assert cli("ps", "-a", "-q").stdout == ""           # the build container is gone
     no_leftovers(images_root)
 
@@ -193,7 +194,7 @@ def test_errors_give_the_line_and_leave_nothing(images_root, cli, tmp_path, dock
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1       # one line, no traceback
     with pytest.raises(Exception):
-        images.get("broken")
+        store.get("broken")
     no_leftovers(images_root)
 
 
@@ -262,7 +263,7 @@ def test_multistage_from_scratch_with_copy_from(images_root, cli, tmp_path):
     assert "Step 5/9 : FROM scratch" in proc.stdout
     assert run(cli, "small") == "made from busybox\n"
     assert run(cli, "small", "stat", "-c", "%u:%g", "/msg") == "5:6\n"    # --from keeps owners
-    small = images.get("small")
+    small = store.get("small")
     assert len(small.diff_ids) == 2                        # two COPY layers, nothing of busybox's
     assert layer_files(small.diff_ids[0]) == ["bin", "bin/busybox"]
     no_leftovers(images_root)
@@ -287,7 +288,7 @@ def test_config_instructions(images_root, cli, tmp_path):
         "ENTRYPOINT [\"/bin/sh\", \"-c\", \"exec \\\"$0\\\" \\\"$@\\\"\"]\n")})
     proc = cli("build", "-t", "conf", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    cfg = images.get("conf").config["config"]
+    cfg = store.get("conf").config["config"]
     assert [e for e in cfg["Env"] if not e.startswith("PATH=")] == [
         "abc=bye", "def=hello", "ghi=bye", "SPACED=a b"]
     assert cfg["WorkingDir"] == "/srv/app" and cfg["User"] == "1000"
@@ -306,7 +307,7 @@ def test_config_instructions(images_root, cli, tmp_path):
 def test_entrypoint_resets_the_base_images_cmd(images_root, cli, tmp_path):
     write(tmp_path, {"Dockerfile": "FROM busybox\nENTRYPOINT [\"echo\", \"args:\"]\n"})
     assert cli("build", "-t", "ep", str(tmp_path)).returncode == 0
-    assert images.get("ep").config["config"]["Cmd"] is None
+    assert store.get("ep").config["config"]["Cmd"] is None
     assert run(cli, "ep") == "args:\n"
     assert run(cli, "ep", "one", "two") == "args: one two\n"
 
@@ -331,7 +332,7 @@ def test_run_layers_hold_no_mount_points(images_root, cli, tmp_path):
                                    "RUN [\"/bin/sh\", \"-c\", \":\"]\n"})
     proc = cli("build", "-t", "bare", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert layer_files(images.get("bare").diff_ids[-1]) == []
+    assert layer_files(store.get("bare").diff_ids[-1]) == []
     no_leftovers(images_root)
 
 
@@ -341,7 +342,7 @@ def test_dockerfile_flag_quiet_and_target(images_root, cli, tmp_path):
     proc = cli("build", "-q", "-f", str(tmp_path / "other.Dockerfile"), "--target", "one",
                "-t", "target", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == images.get("target").id + "\n"
+    assert proc.stdout == store.get("target").id + "\n"
     assert run(cli, "target", "cat", "/x") == "one\n"
     assert cli("build", "--target", "nope", "-f", str(tmp_path / "other.Dockerfile"),
                str(tmp_path)).returncode == 1

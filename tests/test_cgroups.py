@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from minidocker import cgroups
+from minidocker.runtime import cgroups
 from minidocker.errors import InvalidArgument, MinidockerError
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")

@@ -6,7 +6,7 @@ and what docker's own parser does with them.
 """
 import pytest
 
-from minidocker import dockerfile as d
+from minidocker.build import dockerfile as d
 from minidocker.errors import InvalidArgument
 
 

@@ -15,7 +15,8 @@ import uuid
 import pytest
 
 from conftest import REPO
-from minidocker import archive, containers, images, snapshots
+from minidocker.image import archive, store
+from minidocker.engine import containers, snapshots
 from minidocker.errors import InvalidArgument
 
 
@@ -35,8 +36,8 @@ def stacked(tmp_path, n, ref):
     """busybox plus n layers: layer i adds /layer-i and writes /top = i."""
     files = [layer_tar(tmp_path / f"{i}.tar", {f"layer-{i}": b"", "top": str(i).encode()})
              for i in range(n)]
-    step = {"created": images.now(), "created_by": "one more layer"}
-    return images.add(files, images.get("busybox").config, ref, [step] * n)
+    step = {"created": store.now(), "created_by": "one more layer"}
+    return store.add(files, store.get("busybox").config, ref, [step] * n)
 
 
 def sha256_file(path):
@@ -95,9 +96,9 @@ def test_store_is_an_oci_layout(images_root):
         assert sha256_file(os.path.join(layout, "blobs", "sha256", name)) == "sha256:" + name
     with open(os.path.join(layout, "index.json")) as f:
         index = json.load(f)
-    refs = {d["annotations"][images.REF_NAME]: d["digest"] for d in index["manifests"]}
+    refs = {d["annotations"][store.REF_NAME]: d["digest"] for d in index["manifests"]}
     assert set(refs) == {"busybox:latest", "hello-world:latest"}
-    busybox = images.get("busybox")
+    busybox = store.get("busybox")
     assert refs["busybox:latest"] == busybox.manifest_digest
     assert busybox.manifest["config"]["digest"] == busybox.id
     # layers are kept uncompressed: a layer blob's digest is its diff_id
@@ -110,20 +111,20 @@ def test_store_is_an_oci_layout(images_root):
 
 
 def test_corrupted_blobs_are_refused(cli, images_root):
-    busybox = images.get("busybox")
+    busybox = store.get("busybox")
     layer = busybox.diff_ids[0]
-    shutil.rmtree(images.layer_dir(layer))               # force a new extraction...
-    with open(images.blob_path(layer), "r+b") as f:      # ...of a damaged blob
+    shutil.rmtree(store.layer_dir(layer))               # force a new extraction...
+    with open(store.blob_path(layer), "r+b") as f:      # ...of a damaged blob
         f.seek(5000)
         f.write(b"X")
     run = cli("run", "--rm", "busybox", "true")
     assert run.returncode == 125 and f"blob {layer} does not match its digest" in run.stderr
-    assert not os.path.exists(images.layer_dir(layer))    # nothing half-extracted was kept
-    assert os.listdir(images.tmpdir()) == []
+    assert not os.path.exists(store.layer_dir(layer))    # nothing half-extracted was kept
+    assert os.listdir(store.tmpdir()) == []
     save = cli("save", "-o", os.path.join(images_root, "out.tar"), "busybox")
     assert "does not match its digest" in one_line_error(save)
     assert not [n for n in os.listdir(images_root) if "save" in n or n == "out.tar"]
-    with open(images.blob_path(busybox.id), "ab") as f:  # a config: every reader notices
+    with open(store.blob_path(busybox.id), "ab") as f:  # a config: every reader notices
         f.write(b" ")
     assert "does not match its digest" in one_line_error(cli("image", "inspect", "busybox"))
 
@@ -141,17 +142,17 @@ def test_150_layers_stack_in_one_mount(cli, images_root, tmp_path):
         pid = containers.get(cid).state["Pid"]
         lowers = overlay_lowers(pid).split(":")
         assert len(lowers) == 152 and lowers[0] == f"../containers/{cid}/init"
-        assert lowers[1:] == [images.layer_link(d) for d in reversed(image.diff_ids)]
-        assert all(len(name) == images.SHORT for name in lowers[1:])
+        assert lowers[1:] == [store.layer_link(d) for d in reversed(image.diff_ids)]
+        assert all(len(name) == store.SHORT for name in lowers[1:])
         link = os.path.join(images_root, "l", lowers[1])
-        assert os.path.realpath(link) == images.layer_dir(image.diff_ids[-1])
+        assert os.path.realpath(link) == store.layer_dir(image.diff_ids[-1])
         assert cli("logs", cid).stdout == "149150\n"   # the top layer wins; all 150 are seen
     finally:
         cli("rm", "-f", cid, check=True)
 
 
 def test_kernel_stacks_500_lower_dirs_not_501(tmp_path):
-    """overlayfs's limit (OVL_MAX_STACK), which images.MAX_LAYERS is derived from."""
+    """overlayfs's limit (OVL_MAX_STACK), which store.MAX_LAYERS is derived from."""
     for i in range(501):
         os.mkdir(tmp_path / f"{i:03x}")
     (tmp_path / "m").mkdir()
@@ -166,8 +167,8 @@ def test_kernel_stacks_500_lower_dirs_not_501(tmp_path):
 
 
 def test_499_layers_run_and_no_more(cli, images_root, tmp_path):
-    image = stacked(tmp_path, images.MAX_LAYERS - 1, "deep:max")     # busybox + 498 = 499
-    assert len(image.diff_ids) == images.MAX_LAYERS
+    image = stacked(tmp_path, store.MAX_LAYERS - 1, "deep:max")     # busybox + 498 = 499
+    assert len(image.diff_ids) == store.MAX_LAYERS
     run = cli("run", "--name", "deepest", "deep:max", "sh", "-c", "cat /top; touch /new")
     assert (run.returncode, run.stdout) == (0, "497")      # 500 lower dirs in one page
     before = sorted(os.listdir(os.path.join(images_root, "image", "blobs", "sha256")))
@@ -175,7 +176,7 @@ def test_499_layers_run_and_no_more(cli, images_root, tmp_path):
     assert "max depth exceeded: an image can have at most 499 layers" in one_line_error(commit)
     assert sorted(os.listdir(os.path.join(images_root, "image", "blobs", "sha256"))) == before
     with pytest.raises(InvalidArgument, match="max depth exceeded"):
-        images.add([layer_tar(tmp_path / "x.tar", {"x": b""})], image.config, "deeper")
+        store.add([layer_tar(tmp_path / "x.tar", {"x": b""})], image.config, "deeper")
     cli("rm", "deepest", check=True)
 
 
@@ -193,7 +194,7 @@ def test_snapshot_cost_does_not_grow_with_the_image(images_root, tmp_path):
         ti = tarfile.TarInfo("big")
         ti.size = 100 << 20
         tf.addfile(ti, Zeros(ti.size))
-    big = images.add([str(path)], images.get("busybox").config, "big")
+    big = store.add([str(path)], store.get("busybox").config, "big")
     assert big.size > 100e6
 
     def create_start(image):
@@ -233,17 +234,17 @@ def test_commit_with_new_cmd_runs_and_shows_in_history(cli, images_root):
     cli("run", "--name", "builder", "busybox", "sh", "-c", script, check=True)
     out = cli("commit", "-c", 'CMD ["/hello.sh"]', "-m", "add hello", "-a", "Ann <ann@example.org>",
               "builder", "hello:v1", check=True).stdout.strip()
-    image = images.get("hello:v1")
+    image = store.get("hello:v1")
     assert out == image.id and image.config["config"]["Cmd"] == ["/hello.sh"]
     assert image.config["author"] == "Ann <ann@example.org>"
-    assert image.diff_ids[:-1] == images.get("busybox").diff_ids
+    assert image.diff_ids[:-1] == store.get("busybox").diff_ids
     assert cli("run", "--rm", "hello:v1").stdout == "hello from a commit\n"
     history = cli("history", "hello:v1").stdout.splitlines()
     assert history[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
     assert len(history) == 3
     assert history[1].startswith(image.short_id) and history[1].endswith("add hello")
     assert ("sh -c " + script)[:44] + "…" in history[1]            # 45 columns, as docker
-    assert history[2].startswith(images.get("busybox").short_id)   # the parent is here
+    assert history[2].startswith(store.get("busybox").short_id)   # the parent is here
     full = cli("history", "--no-trunc", "hello:v1").stdout
     assert script in full and image.id in full
     cli("rm", "builder", check=True)
@@ -254,7 +255,7 @@ def test_commit_with_new_cmd_runs_and_shows_in_history(cli, images_root):
 def test_commit_of_no_change_adds_no_layer(cli, images_root):
     cli("run", "--name", "idle", "busybox", "true", check=True)
     cli("commit", "-c", "ENV GREETING=hi", "idle", "same", check=True)
-    same, busybox = images.get("same"), images.get("busybox")
+    same, busybox = store.get("same"), store.get("busybox")
     assert same.diff_ids == busybox.diff_ids and same.id != busybox.id
     assert same.config["history"][-1]["empty_layer"] is True
     assert "GREETING=hi" in same.config["config"]["Env"]
@@ -265,7 +266,7 @@ def test_commit_of_no_change_adds_no_layer(cli, images_root):
 
 def frozen(cid):
     """Is the container's cgroup frozen?  (v1 freezer.state, v2 cgroup.events)"""
-    from minidocker import cgroups
+    from minidocker.runtime import cgroups
     dirs = cgroups.Cgroup(cid).paths()
     if "freezer" in dirs:
         return open(os.path.join(dirs["freezer"], "freezer.state")).read().strip() == "FROZEN"
@@ -273,7 +274,7 @@ def frozen(cid):
 
 
 def test_commit_running_container_freezes_it(cli, images_root, monkeypatch):
-    from minidocker import layers
+    from minidocker.image import layers
     cid = cli("run", "-d", "busybox", "sh", "-c",
               "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; mv /tmp/c /count; done",
               check=True).stdout.strip()
@@ -300,13 +301,13 @@ def test_rmi_removes_layer_dirs_and_links(cli, images_root):
     cli("run", "--name", "writer", "busybox", "sh", "-c", "echo 1 > /one", check=True)
     cli("commit", "writer", "one", check=True)
     cli("run", "--rm", "one", "true", check=True)        # makes its short link
-    top = images.get("one").diff_ids[-1]
-    link = os.path.join(images_root, "l", images.layer_link(top))
+    top = store.get("one").diff_ids[-1]
+    link = os.path.join(images_root, "l", store.layer_link(top))
     cli("rm", "writer", check=True)
     cli("rmi", "one", check=True)
-    assert not os.path.lexists(link) and not os.path.exists(images.layer_dir(top))
-    assert not os.path.exists(images.layer_dir(top) + ".size")
-    assert not os.path.exists(images.blob_path(top))
+    assert not os.path.lexists(link) and not os.path.exists(store.layer_dir(top))
+    assert not os.path.exists(store.layer_dir(top) + ".size")
+    assert not os.path.exists(store.blob_path(top))
 
 
 # ---- save and load ---------------------------------------------------------------------
@@ -315,7 +316,7 @@ def test_save_load_docker_archive(cli, images_root, tmp_path):
     cli("run", "--name", "src", "busybox", "sh", "-c", "echo saved > /file", check=True)
     cli("commit", "-c", 'CMD ["cat", "/file"]', "src", "mine:v1", check=True)
     cli("rm", "src", check=True)
-    mine, out = images.get("mine:v1"), tmp_path / "mine.tar"
+    mine, out = store.get("mine:v1"), tmp_path / "mine.tar"
     cli("save", "-o", str(out), "mine:v1", check=True)
     with tarfile.open(out) as tf:
         names = tf.getnames()
@@ -353,9 +354,9 @@ def test_save_load_oci_archive(cli, images_root, tmp_path):
         blobs = {n for n in tf.getnames() if n.startswith("blobs/sha256/")}
         assert json.load(tf.extractfile("oci-layout")) == {"imageLayoutVersion": "1.0.0"}
         assert "manifest.json" in tf.getnames()        # docker load takes it too
-    busybox = images.get("busybox")
+    busybox = store.get("busybox")
     desc = next(d for d in index["manifests"] if d["digest"] == busybox.manifest_digest)
-    assert desc["annotations"][images.REF_NAME] == "busybox:latest"
+    assert desc["annotations"][store.REF_NAME] == "busybox:latest"
     assert "blobs/sha256/" + busybox.diff_ids[0][7:] in blobs
     fresh = tmp_path / "fresh"
     loaded = in_root(fresh, "image", "load", "-i", str(out)).stdout.decode().splitlines()
@@ -377,9 +378,9 @@ def test_load_refuses_bad_archives(cli, images_root, tmp_path):
                     ti.size = len(data)
                     tf.addfile(ti, io.BytesIO(data))
         return str(path)
-    busybox = images.get("busybox")
-    config = images.read_blob(busybox.id)
-    layer = open(images.blob_path(busybox.diff_ids[0]), "rb").read()
+    busybox = store.get("busybox")
+    config = store.read_blob(busybox.id)
+    layer = open(store.blob_path(busybox.diff_ids[0]), "rb").read()
     wrong = bytearray(layer)
     wrong[5000] ^= 1
     cases = {
@@ -416,7 +417,7 @@ def test_docker_loads_our_save_and_we_load_docker_save(cli, images_root, tmp_pat
     name = f"minidocker-test-{uuid.uuid4().hex[:8]}:v1"     # a tag of our own in docker
     cli("commit", "-c", 'CMD ["cat", "/file"]', "src", name, check=True)
     cli("rm", "src", check=True)
-    ours = images.get(name)
+    ours = store.get(name)
     cli("save", "-o", str(tmp_path / "ours.tar"), name, check=True)
     try:
         loaded = subprocess.run(["docker", "load", "-i", tmp_path / "ours.tar"],
@@ -437,7 +438,7 @@ def test_docker_loads_our_save_and_we_load_docker_save(cli, images_root, tmp_pat
 
 @needs_skopeo
 def test_skopeo_reads_our_layout_and_archives(cli, images_root, tmp_path):
-    busybox = images.get("busybox")
+    busybox = store.get("busybox")
     layout = os.path.join(images_root, "image")
     seen = subprocess.run(["skopeo", "inspect", f"oci:{layout}:busybox:latest"],
                           capture_output=True, text=True, check=True)
@@ -456,4 +457,4 @@ def test_skopeo_reads_our_layout_and_archives(cli, images_root, tmp_path):
     subprocess.run(["skopeo", "copy", "-q", "--dest-compress", f"oci-archive:{tmp_path}/gz.tar:gz:1",
                     f"oci:{layout}:written:1"], check=True)
     assert cli("run", "--rm", "written:1", "echo", "ok").stdout == "ok\n"
-    assert images.get("written:1").id == busybox.id
+    assert store.get("written:1").id == busybox.id

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from minidocker import layers
+from minidocker.image import layers
 from minidocker.errors import InvalidArgument, MinidockerError
 
 

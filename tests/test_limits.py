@@ -22,7 +22,8 @@ import pytest
 
 import minidocker
 from conftest import mounts_under, processes_of
-from minidocker import cgroups, containers, stats
+from minidocker.runtime import cgroups
+from minidocker.engine import containers, stats
 from minidocker.errors import NotFound
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="limits need root")
@@ -433,7 +434,7 @@ def test_plots_and_dashboard(images_root, run):
     matplotlib = pytest.importorskip("matplotlib")
     pytest.importorskip("ipywidgets")
     matplotlib.use("Agg")
-    from minidocker import plots
+    from minidocker.lab import plots
     c = run(BUSY, name="knobs", host_config={"NanoCpus": 10**9})
     d = plots.Dashboard(c, knobs=("cpus", "memory", "pids"), refresh=None)
     d.set(cpus=0.5, memory=64, pids=5)

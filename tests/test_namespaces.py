@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from conftest import REPO
-from minidocker import namespaces, userns
+from minidocker.runtime import namespaces, userns
 
 libc = ctypes.CDLL(None, use_errno=True)
 IPC_PRIVATE, IPC_CREAT, IPC_RMID = 0, 0o1000, 0
@@ -69,7 +69,7 @@ def make_segment_in(pid):
     code = textwrap.dedent(f"""
         import ctypes, sys
         sys.path.insert(0, {REPO!r})
-        from minidocker import namespaces
+        from minidocker.runtime import namespaces
         namespaces.enter(namespaces.open_all({pid}, ["ipc"]))
         print(ctypes.CDLL(None).shmget(0, 4096, 0o1600))
     """)
@@ -242,7 +242,7 @@ def test_userns_root_is_root_only_inside(cli, images_root):
     """Root of a remapped container has docker's capabilities, in its own user
     namespace: what the kernel checks against the host's (making a device node)
     or against ids outside the map (chown to 70000) is refused."""
-    from minidocker import confine
+    from minidocker.runtime import confine
     status = run(cli, "--userns", "remap", "busybox", "cat", "/proc/self/status")
     caps = int(next(l for l in status.splitlines() if l.startswith("CapEff:")).split()[1], 16)
     assert caps == confine.cap_mask(confine.DEFAULT_CAPS)
@@ -269,7 +269,8 @@ def test_userns_refusal_names_the_cause():
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {REPO!r})
-        from minidocker import kernel, namespaces
+        from minidocker import kernel
+        from minidocker.runtime import namespaces
         try:
             kernel.unshare(kernel.CLONE_NEWUSER)
         except OSError as e:

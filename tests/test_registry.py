@@ -21,7 +21,7 @@ from conftest import REPO, mounts_under
 from registry_fixtures import (CuttingProxy, Registry, TokenServer, htpasswd, need,
                                self_signed)
 
-from minidocker import auth, registry
+from minidocker.distribution import auth, registry
 
 ACCEPT = registry.ACCEPT
 

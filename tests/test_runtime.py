@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from minidocker import confine
+from minidocker.runtime import confine
 
 NAMESPACES = ["pid", "mnt", "uts", "ipc", "net"]
 

@@ -21,7 +21,7 @@ and the behaviour of docker's parser (moby/buildkit frontend/dockerfile):
 import json
 import posixpath
 import re
-from .errors import InvalidArgument
+from minidocker.errors import InvalidArgument
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 

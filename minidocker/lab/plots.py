@@ -98,7 +98,7 @@ def png(samplers, what=("memory", "cpu"), title=None, width=7.5) -> bytes:
 
 def _knobs():
     import os
-    from . import cgroups
+    from minidocker.runtime import cgroups
     ncpu = os.cpu_count() or 1
     # name -> (label, min, max, step, integer?, HostConfig from the value, value from HostConfig)
     return {
@@ -130,7 +130,7 @@ class Dashboard:
     def __init__(self, container, knobs=("cpus",), what=("cpu", "memory"), interval=0.2,
                  refresh=1.0):
         import ipywidgets as widgets
-        from . import containers, stats
+        from minidocker.engine import containers, stats
         self.container = container if hasattr(container, "id") else containers.get(container)
         self.what = tuple(what)
         self.sampler = stats.Sampler(self.container, interval).start()
@@ -159,8 +159,8 @@ class Dashboard:
         display(self.widget)
 
     def _changed(self, name, value):
-        from . import containers
-        from .errors import MinidockerError
+        from minidocker.engine import containers
+        from minidocker.errors import MinidockerError
         limits = _knobs()[name][5](value)
         try:
             containers.update(self.container.id, limits)

@@ -25,7 +25,7 @@ import os
 import re
 import tempfile
 
-from .errors import InvalidArgument
+from minidocker.errors import InvalidArgument
 
 HUB = "https://index.docker.io/v1/"          # the key docker files Docker Hub's login under
 HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/",

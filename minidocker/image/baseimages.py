@@ -19,7 +19,7 @@ import struct
 import subprocess
 import tarfile
 
-from .errors import MinidockerError
+from minidocker.errors import MinidockerError
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh

@@ -29,12 +29,12 @@ import shutil
 import tarfile
 import tempfile
 
-from . import images, layers
-from .errors import InvalidArgument, NotFound
+from minidocker.image import store, layers
+from minidocker.errors import InvalidArgument, NotFound
 
 FORMATS = {"docker-archive": "docker-archive", "docker": "docker-archive",
            "oci-archive": "oci-archive", "oci": "oci-archive"}
-INDEXES = (images.INDEX, images.DOCKER_LIST)
+INDEXES = (store.INDEX, store.DOCKER_LIST)
 CONTAINERD_NAME = "io.containerd.image.name"
 
 
@@ -69,10 +69,10 @@ def _select(refs):
     """[(image, [tags])]: a name saves that tag, an ID saves the image untagged (as docker)."""
     chosen = {}
     for ref in refs:
-        image = images.get(ref)
+        image = store.get(ref)
         entry = chosen.setdefault(image.id, (image, []))
         by_id = ref.startswith("sha256:") or image.id[7:].startswith(ref)
-        name = None if by_id else images.normalize(ref)
+        name = None if by_id else store.normalize(ref)
         if name and name not in entry[1]:
             entry[1].append(name)
     return list(chosen.values())
@@ -104,7 +104,7 @@ def _write_docker(tf, chosen):
                 _add_blob(tf, f"{name}/layer.tar", diff_id)
             paths.append(f"{name}/layer.tar")
             parent = name
-        _add_bytes(tf, image.id[7:] + ".json", images.read_blob(image.id))
+        _add_bytes(tf, image.id[7:] + ".json", store.read_blob(image.id))
         manifest.append({"Config": image.id[7:] + ".json", "RepoTags": tags or None,
                          "Layers": paths})
         for tag in tags:
@@ -126,14 +126,14 @@ def _write_oci(tf, chosen):
             if d not in written:
                 written.add(d)
                 _add_blob(tf, "blobs/sha256/" + d[7:], d)
-        desc = {"mediaType": images.MANIFEST, "digest": image.manifest_digest,
-                "size": len(images.read_blob(image.manifest_digest))}
+        desc = {"mediaType": store.MANIFEST, "digest": image.manifest_digest,
+                "size": len(store.read_blob(image.manifest_digest))}
         for tag in tags or [None]:
-            notes = {images.REF_NAME: tag, CONTAINERD_NAME: _full_name(tag)} if tag else {}
+            notes = {store.REF_NAME: tag, CONTAINERD_NAME: _full_name(tag)} if tag else {}
             index.append(dict(desc, annotations=notes) if notes else desc)
         manifest.append({"Config": "blobs/sha256/" + image.id[7:], "RepoTags": tags or None,
                          "Layers": ["blobs/sha256/" + d[7:] for d in image.diff_ids]})
-    _add_bytes(tf, "index.json", _json({"schemaVersion": 2, "mediaType": images.INDEX, "manifests": index}))
+    _add_bytes(tf, "index.json", _json({"schemaVersion": 2, "mediaType": store.INDEX, "manifests": index}))
     _add_bytes(tf, "manifest.json", _json(manifest))
 
 
@@ -165,7 +165,7 @@ def _add_bytes(tf, name, data):
 
 
 def _add_blob(tf, name, digest):
-    with images.open_blob(digest) as blob:        # checked against its digest on the way
+    with store.open_blob(digest) as blob:        # checked against its digest on the way
         tf.addfile(_info(name, size=blob.size), blob)
 
 
@@ -174,7 +174,7 @@ def _add_blob(tf, name, digest):
 def load(stream) -> list[str]:
     """docker load: read a docker-archive or OCI archive from the binary file `stream`.
     Returns docker's lines: "Loaded image: busybox:latest" (or "Loaded image ID: ...")."""
-    work = tempfile.mkdtemp(dir=images.tmpdir(), prefix="load-")
+    work = tempfile.mkdtemp(dir=store.tmpdir(), prefix="load-")
     try:
         try:
             layers.extract(stream, work)
@@ -229,7 +229,7 @@ def _load_oci(work):
     lines = []
     for desc in index.get("manifests", []) if isinstance(index, dict) else []:
         notes = desc.get("annotations") or {}
-        name = notes.get(CONTAINERD_NAME) or notes.get(images.REF_NAME)
+        name = notes.get(CONTAINERD_NAME) or notes.get(store.REF_NAME)
         manifest = json.loads(_blob(work, _platform(work, desc)))
         config = _blob(work, manifest["config"])
         diff_ids = _diff_ids(config)
@@ -245,27 +245,27 @@ def _platform(work, desc):
     while desc.get("mediaType") in INDEXES:
         inner = json.loads(_blob(work, desc))
         ours = [d for d in inner.get("manifests", [])
-                if d.get("platform", {}).get("architecture") == images.ARCH
+                if d.get("platform", {}).get("architecture") == store.ARCH
                 and d.get("platform", {}).get("os") == "linux"]
         if not ours:
-            raise NotFound(f"no linux/{images.ARCH} image in {desc['digest']}")
+            raise NotFound(f"no linux/{store.ARCH} image in {desc['digest']}")
         desc = ours[0]
     return desc
 
 
 def _blob_path(work, desc, check=True) -> str:
     """The file of the blob a descriptor names; with check, read it to check its digest."""
-    images.blob_path(desc["digest"])                  # refuses a malformed digest
+    store.blob_path(desc["digest"])                  # refuses a malformed digest
     path = _inside(work, "blobs/sha256/" + desc["digest"][7:])
     if check:
-        with images.BlobReader(desc["digest"], path):
+        with store.BlobReader(desc["digest"], path):
             pass
     return path
 
 
 def _blob(work, desc) -> bytes:
     path = _blob_path(work, desc, check=False)
-    with images.BlobReader(desc["digest"], path) as blob:
+    with store.BlobReader(desc["digest"], path) as blob:
         return blob.read()
 
 
@@ -286,14 +286,14 @@ def _store_layers(config, sources, path_of):
     if len(sources) != len(diff_ids):
         raise InvalidArgument(f"invalid manifest, layers length mismatch: expected "
                               f"{len(sources)}, got {len(diff_ids)}")
-    images.check_depth(len(diff_ids))
+    store.check_depth(len(diff_ids))
     for i, (source, diff_id) in enumerate(zip(sources, diff_ids)):
-        if os.path.exists(images.blob_path(diff_id)):
+        if os.path.exists(store.blob_path(diff_id)):
             continue                                    # docker load skips those too
         path = path_of(source)
         _check_compression(path)
         try:
-            images.store_layer(path, move=_plain(path), expect=diff_id)
+            store.store_layer(path, move=_plain(path), expect=diff_id)
         except InvalidArgument as e:
             raise InvalidArgument(f"layer {i}: {e}") from None
 
@@ -312,12 +312,12 @@ def _check_compression(path):
 
 def _name(config, tags) -> list[str]:
     if not tags:
-        image, _ = images.register(config)
+        image, _ = store.register(config)
         return [f"Loaded image ID: {image.id}"]
     lines = []
     for tag in tags:
-        image, replaced = images.register(config, tag)
-        name = images.normalize(tag)
+        image, replaced = store.register(config, tag)
+        name = store.normalize(tag)
         if replaced:
             lines.append(f"The image {name} already exists, renaming the old one with ID "
                          f"{replaced} to empty string")

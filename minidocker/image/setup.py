@@ -7,8 +7,8 @@ from Debian's busybox-static and hello-world is a tiny program built from bytes
 import os
 import tempfile
 
-from . import images
-from .errors import NotFound
+from minidocker.image import store
+from minidocker.errors import NotFound
 
 
 def _created(name):
@@ -19,22 +19,22 @@ def _created(name):
 
 def install_base_images(force=False, only=None):
     """Import the base images that are missing; yield one line per image."""
-    from . import baseimages
+    from minidocker.image import baseimages
     for name, (builder, cmd) in baseimages.BASE_IMAGES.items():
         if only and name not in only:
             continue
         if not force:
             try:
-                image = images.get(name)
+                image = store.get(name)
                 yield f"{name}: present ({image.short_id})"
                 continue
             except NotFound:
                 pass
-        fd, tmp = tempfile.mkstemp(dir=images.tmpdir(), suffix=".tar")
+        fd, tmp = tempfile.mkstemp(dir=store.tmpdir(), suffix=".tar")
         os.close(fd)
         try:
             builder(tmp)
-            image = images.import_tar(tmp, name, {"Cmd": cmd}, f"minidocker base image {name}",
+            image = store.import_tar(tmp, name, {"Cmd": cmd}, f"minidocker base image {name}",
                                       created=_created(name))
         finally:
             os.unlink(tmp)

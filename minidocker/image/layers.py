@@ -25,7 +25,7 @@ import shutil
 import stat
 import tarfile
 
-from .errors import InvalidArgument, MinidockerError
+from minidocker.errors import InvalidArgument, MinidockerError
 
 WHITEOUT = ".wh."                 # OCI: ".wh.NAME" deletes NAME of lower layers
 OPAQUE = ".wh..wh..opq"          # OCI: this directory hides all lower entries

@@ -15,7 +15,7 @@ Why the short links: mount(2) copies at most one page (4096 bytes) of options,
 and an absolute layer path is ~100 bytes, so ~40 layers would fit.  Like
 overlay2, the runtime chdirs into ROOT/l and names each layer by a 6-letter
 relative name, and up to overlayfs's own limit (500 lower dirs, OVL_MAX_STACK)
-fits in one page.  An image can have at most 499 layers (images.MAX_LAYERS):
+fits in one page.  An image can have at most 499 layers (store.MAX_LAYERS):
 every container adds its init layer.
 
 The verbs that read a snapshot:
@@ -28,8 +28,10 @@ import json
 import os
 import tempfile
 
-from . import config, containers, images
-from .errors import InvalidArgument
+from minidocker import config
+from minidocker.engine import containers
+from minidocker.image import store
+from minidocker.errors import InvalidArgument
 
 PAGE = 4096           # mount(2) copies one page of options (the last byte is the NUL)
 MAX_LOWERS = 500      # overlayfs: OVL_MAX_STACK
@@ -38,17 +40,17 @@ IMAGE_KEYS = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "StopS
 
 # -- the overlay of a container -----------------------------------------------------
 
-def root(c: containers.Container, image: images.Image, binds=()) -> dict:
+def root(c: containers.Container, image: store.Image, binds=()) -> dict:
     """The runtime spec's `root`.  Every path but the mount point is relative to
     `cwd` (ROOT/l): the runtime chdirs there and then mounts, as overlay2 does."""
-    from .runtime import overlay_options
+    from minidocker.runtime.runc import overlay_options
     base = config.path("l")
     os.makedirs(base, exist_ok=True)
     image.ensure_layers()
     init = init_layer(c.id, binds)
     spec = {"cwd": base,
             "lowers": [os.path.relpath(init, base)]
-                      + [images.layer_link(d) for d in reversed(image.diff_ids)],
+                      + [store.layer_link(d) for d in reversed(image.diff_ids)],
             "upper": os.path.relpath(containers._dir(c.id, "upper"), base),
             "work": os.path.relpath(containers._dir(c.id, "work"), base),
             "mountpoint": containers._dir(c.id, "rootfs")}
@@ -88,16 +90,16 @@ def _lower_dirs(c, image):
 
 def diff(ref: str) -> list[tuple[str, str]]:
     """docker diff: [("A" | "C" | "D", path)], the container's changes to its image."""
-    from . import layers
+    from minidocker.image import layers
     c = containers.get(ref)
-    image = images.Image(c.config["ImageManifest"])
+    image = store.Image(c.config["ImageManifest"])
     return layers.diff(containers._dir(c.id, "upper"), _lower_dirs(c, image))
 
 
 # -- docker commit ---------------------------------------------------------------------
 
 def commit(ref: str, repository: str | None = None, changes=(), message: str = "",
-           author: str = "", pause: bool = True) -> images.Image:
+           author: str = "", pause: bool = True) -> store.Image:
     """docker commit: a new image, the container's image plus its upper dir as one layer.
 
     The new image's config is the container's (its command, env, ...), then `changes`
@@ -106,11 +108,11 @@ def commit(ref: str, repository: str | None = None, changes=(), message: str = "
     pause=False it is packed as it is, and a file being written may be torn.
     """
     c = containers.get(ref)
-    image = images.Image(c.config["ImageManifest"])
+    image = store.Image(c.config["ImageManifest"])
     cfg = _child_config(c, image, changes, author)
     upper = containers._dir(c.id, "upper")
     empty = not os.listdir(upper)
-    images.check_depth(len(image.diff_ids) + (0 if empty else 1))
+    store.check_depth(len(image.diff_ids) + (0 if empty else 1))
     step = {"created": cfg["created"], "created_by": " ".join(c.config["Config"]["Cmd"] or [])}
     step.update({k: v for k, v in (("author", author), ("comment", message)) if v})
     if empty:                       # docker adds no layer for no change
@@ -118,11 +120,11 @@ def commit(ref: str, repository: str | None = None, changes=(), message: str = "
     cfg["history"] = list(image.config.get("history", [])) + [step]
     if not empty:
         cfg["rootfs"]["diff_ids"].append(_pack(c, upper, pause))
-    return images.register(json.dumps(cfg, separators=(",", ":")).encode(), repository)[0]
+    return store.register(json.dumps(cfg, separators=(",", ":")).encode(), repository)[0]
 
 
 def _child_config(c, image, changes, author):
-    from .cli import parse_change
+    from minidocker.cli import parse_change
     cfg = {k: v for k, v in image.config.items() if k not in ("history", "author", "comment")}
     cfg["rootfs"] = {"type": "layers", "diff_ids": list(image.diff_ids)}
     conf = dict(cfg.get("config") or {})
@@ -130,7 +132,7 @@ def _child_config(c, image, changes, author):
     for text in changes or ():
         for key, value in parse_change(text).items():
             conf[key] = _merge_env(conf.get("Env") or [], value) if key == "Env" else value
-    cfg.update(config=conf, created=images.now(), container=c.id)
+    cfg.update(config=conf, created=store.now(), container=c.id)
     if author:
         cfg["author"] = author
     return cfg
@@ -144,8 +146,9 @@ def _merge_env(env, more):
 
 def _pack(c, upper, pause):
     """Pack the upper dir into a layer tar (frozen, if running) and store it."""
-    from . import cgroups, layers
-    fd, tmp = tempfile.mkstemp(dir=images.tmpdir(), prefix="commit-", suffix=".tar")
+    from minidocker.runtime import cgroups
+    from minidocker.image import layers
+    fd, tmp = tempfile.mkstemp(dir=store.tmpdir(), prefix="commit-", suffix=".tar")
     frozen = pause and c.status == "running"
     group = cgroups.Cgroup(c.id)
     try:
@@ -158,7 +161,7 @@ def _pack(c, upper, pause):
         finally:
             if frozen:
                 group._freeze(False)
-        return images.store_layer(tmp, move=True, digest="sha256:" + out.hash.hexdigest())
+        return store.store_layer(tmp, move=True, digest="sha256:" + out.hash.hexdigest())
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -180,14 +183,14 @@ class _Hashing:
 def history(ref: str) -> list[dict]:
     """docker history: newest step first.  A step's IMAGE is the image that ends there,
     if one is in the store (else "<missing>"); SIZE is the file data its layer added."""
-    image = images.get(ref)
+    image = store.get(ref)
     steps = image.config.get("history") or [{} for _ in image.diff_ids]
-    ends = {_key(i.config.get("history") or [], i.diff_ids): i.id for i in images.list_images()}
+    ends = {_key(i.config.get("history") or [], i.diff_ids): i.id for i in store.list_images()}
     rows, layer = [], 0
     for n, step in enumerate(steps):
         size = 0
         if not step.get("empty_layer") and layer < len(image.diff_ids):
-            size = images.layer_size(image.diff_ids[layer])
+            size = store.layer_size(image.diff_ids[layer])
             layer += 1
         rows.append({"id": ends.get(_key(steps[:n + 1], image.diff_ids[:layer]), "<missing>"),
                      "created": step.get("created", image.config.get("created", "")),

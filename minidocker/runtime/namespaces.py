@@ -26,8 +26,8 @@ What each kind isolates (the course's six, and cgroup):
 import errno
 import os
 
-from . import kernel
-from .errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker import kernel
+from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
 
 # The notes' order, then cgroup.  (/proc/PID/ns also has time and *_for_children.)
 TYPES = ("pid", "mnt", "net", "user", "uts", "ipc", "cgroup")
@@ -128,7 +128,7 @@ def modes(privileged=False, **flags) -> dict:
     Checks each value; for container:<ref> checks that the container runs and,
     for --ipc, that it is shareable, as dockerd does.  A new cgroup namespace is
     docker's default on cgroup v2 only."""
-    from . import cgroups
+    from minidocker.runtime import cgroups
     out = {}
     for flag, (key, allowed, default, error) in MODES.items():
         value = flags.get(flag)
@@ -154,7 +154,7 @@ def modes(privileged=False, **flags) -> dict:
 
 def donor(flag: str, ref: str):
     """The running container whose namespace `--FLAG container:REF` joins."""
-    from . import containers
+    from minidocker.engine import containers
     if not ref:
         raise InvalidArgument(f"--{flag}: container: needs a container name or id")
     c = containers.get(ref)
@@ -248,7 +248,7 @@ def refused(e: OSError) -> MinidockerError:
 
 def apply(spec: dict, c) -> None:
     """Fill a container's runtime spec (shim.build_spec) from its HostConfig modes."""
-    from . import userns
+    from minidocker.runtime import userns
     hc = c.config["HostConfig"]
     spec["namespaces"] = spec_entries(hc)
     if hc.get("IpcMode") == "host":

@@ -41,7 +41,7 @@ def start(chapter: str) -> str:
     if bindir not in os.environ.get("PATH", "").split(":"):
         os.environ["PATH"] = bindir + ":" + os.environ.get("PATH", "")
     cleanup()
-    from . import setup
+    from minidocker.image import setup
     for _ in setup.install_base_images():
         pass
     LIVE = True
@@ -51,7 +51,7 @@ def start(chapter: str) -> str:
 
 def cleanup() -> None:
     """Remove every container of this chapter's root (a re-run starts clean)."""
-    from . import containers
+    from minidocker.engine import containers
     for c in containers.list_containers(all=True):
         try:
             c.remove(force=True)

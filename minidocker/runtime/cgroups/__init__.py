@@ -48,8 +48,8 @@ import stat
 import time
 from decimal import Decimal, InvalidOperation
 
-from . import config
-from .errors import InvalidArgument, MinidockerError, NotFound
+from minidocker import config
+from minidocker.errors import InvalidArgument, MinidockerError, NotFound
 
 MOUNT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "freezer")

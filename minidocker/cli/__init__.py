@@ -12,8 +12,8 @@ import os
 import signal
 import sys
 
-from . import __version__
-from .errors import MinidockerError, NotFound
+from minidocker import __version__
+from minidocker.errors import MinidockerError, NotFound
 
 PROG = "minidocker"
 
@@ -64,7 +64,7 @@ def _namespace_flags(p):
 
 
 def _create(a):
-    from . import containers
+    from minidocker.engine import containers
     labels = dict(item.partition("=")[::2] for item in a.label)
     kw = dict(name=a.name, entrypoint=a.entrypoint, env=a.env, workdir=a.workdir, user=a.user,
               hostname=a.hostname, tty=a.tty, stdin_open=a.interactive, auto_remove=a.rm,
@@ -77,8 +77,9 @@ def _create(a):
     except NotFound as e:
         if "image" not in str(e):
             raise
-        from . import images, registry
-        sys.stderr.write(f"Unable to find image '{images.normalize(a.image)}' locally\n")
+        from minidocker.image import store
+        from minidocker.distribution import registry
+        sys.stderr.write(f"Unable to find image '{store.normalize(a.image)}' locally\n")
         if registry.pulls_on_run(a.image):      # docker pulls it (to stderr), then creates
             registry.pull(a.image, out=sys.stderr)
             return containers.create(a.image, a.command, **kw)
@@ -91,7 +92,7 @@ def cmd_create(a):
 
 
 def cmd_run(a):
-    from . import containers
+    from minidocker.engine import containers
     if a.interactive and a.tty and not os.isatty(0):
         _fail("the input device is not a TTY", 1)
     c = _create(a)
@@ -103,7 +104,7 @@ def cmd_run(a):
 
 
 def _attach_and_wait(cid, interactive, tty):
-    from . import containers
+    from minidocker.engine import containers
     with _raw_terminal(tty and interactive and os.isatty(0)):
         started = containers.start(cid, attach=True, interactive=interactive)
         if tty and started.shim_pid:     # the monitor copies our window size to the pty
@@ -115,7 +116,7 @@ def _attach_and_wait(cid, interactive, tty):
 
 
 def cmd_start(a):
-    from . import containers
+    from minidocker.engine import containers
     code = 0
     for ref in a.containers:
         if a.attach:
@@ -130,7 +131,8 @@ def cmd_start(a):
 # -- ps, logs, inspect --------------------------------------------------------------------
 
 def cmd_ps(a):
-    from . import containers, fmt
+    from minidocker.engine import containers
+    from minidocker import fmt
     rows = []
     for c in containers.list_containers(all=a.all):
         try:
@@ -151,7 +153,7 @@ def cmd_ps(a):
 
 
 def _status(state):
-    from . import fmt
+    from minidocker import fmt
     if state["Status"] == "running":
         return "Up " + fmt.human_duration(fmt.since(state["StartedAt"]))
     if state["Status"] == "exited":
@@ -160,7 +162,7 @@ def _status(state):
 
 
 def cmd_logs(a):
-    from . import containers
+    from minidocker.engine import containers
     tail = None if a.tail == "all" else int(a.tail)
     for stream, text, t in containers.read_logs(a.container, follow=a.follow, tail=tail):
         out = sys.stderr if stream == "stderr" else sys.stdout
@@ -169,14 +171,15 @@ def cmd_logs(a):
 
 
 def cmd_inspect(a):
-    from . import containers, images
+    from minidocker.engine import containers
+    from minidocker.image import store
     found, code = [], 0
     for ref in a.names:
         try:
             found.append(containers.get(ref).inspect())
         except NotFound:
             try:
-                found.append(_image_inspect(images.get(ref)))
+                found.append(_image_inspect(store.get(ref)))
             except NotFound:
                 sys.stderr.write(f"Error: No such object: {ref}\n")
                 code = 1
@@ -186,7 +189,7 @@ def cmd_inspect(a):
 
 def _print_inspected(found, template):
     """docker inspect: a JSON list, or with -f a Go template applied to each object."""
-    from . import fmt
+    from minidocker import fmt
     if not template:
         print(json.dumps(found, indent=4))
         return
@@ -199,7 +202,9 @@ def _print_inspected(found, template):
 
 def cmd_ns(a):
     """The namespaces of a container's PID 1 next to the host's (or another container's)."""
-    from . import containers, fmt, namespaces
+    from minidocker.engine import containers
+    from minidocker import fmt
+    from minidocker.runtime import namespaces
     c = containers.get(a.container)
     pid = c.state["Pid"]
     if not pid:
@@ -234,28 +239,28 @@ def _each(refs, action):
 
 
 def cmd_stop(a):
-    from . import containers
+    from minidocker.engine import containers
     return _each(a.containers, lambda r: containers.stop(r, a.time))
 
 
 def cmd_kill(a):
-    from . import containers
+    from minidocker.engine import containers
     return _each(a.containers, lambda r: containers.kill(r, a.signal))
 
 
 def cmd_rm(a):
-    from . import containers
+    from minidocker.engine import containers
     return _each(a.containers, lambda r: containers.remove(r, a.force))
 
 
 def cmd_wait(a):
-    from . import containers
+    from minidocker.engine import containers
     for ref in a.containers:
         print(containers.wait(ref))
 
 
 def cmd_exec(a):
-    from . import containers
+    from minidocker.engine import containers
     if a.interactive and a.tty and not os.isatty(0):
         _fail("the input device is not a TTY", 1)
     kw = dict(env=a.env, workdir=a.workdir, user=a.user, tty=a.tty)
@@ -263,17 +268,17 @@ def cmd_exec(a):
         stdin = 0 if a.interactive else os.open("/dev/null", os.O_RDONLY)
         return containers.exec_process(a.container, a.command, stdio=(stdin, 1, 2), **kw)
     import socket
-    from . import runtime
+    from minidocker.runtime import runc
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 
     def pump(_pid):                       # the process made a pty in the container: copy it
         theirs.close()
-        master = runtime.receive_console(ours)
+        master = runc.receive_console(ours)
         _copy_terminal(master, a.interactive)
     with _raw_terminal(a.interactive and os.isatty(0)):
         return containers.exec_process(a.container, a.command, on_started=pump,
                                        console=theirs.fileno(),
-                                       console_size=runtime.window_size(0), **kw)
+                                       console_size=runc.window_size(0), **kw)
 
 
 def _copy_terminal(master, interactive):
@@ -338,8 +343,8 @@ def _limit_flags(p):
 
 def _limits(a) -> dict:
     """The limit flags given, as HostConfig keys and values (docker's units parsed)."""
-    from . import cgroups
-    from .errors import InvalidArgument
+    from minidocker.runtime import cgroups
+    from minidocker.errors import InvalidArgument
     parse = {"memory": cgroups.parse_size, "cpus": cgroups.parse_cpus, "cpuset_cpus": str,
              "memory_swap": lambda v: -1 if str(v).strip() == "-1" else cgroups.parse_size(v),
              "device_read_bps": _rates, "device_write_bps": _rates,
@@ -359,7 +364,7 @@ def _limits(a) -> dict:
 
 
 def _integer(text) -> int:
-    from .errors import InvalidArgument
+    from minidocker.errors import InvalidArgument
     try:
         return int(text)
     except ValueError:
@@ -368,8 +373,8 @@ def _integer(text) -> int:
 
 def _rates(items) -> list:
     """["/dev/vda:1mb"] -> [{"Path": "/dev/vda", "Rate": 1048576}] (docker's ThrottleDevice)."""
-    from . import cgroups
-    from .errors import InvalidArgument
+    from minidocker.runtime import cgroups
+    from minidocker.errors import InvalidArgument
     rules = []
     for item in items:
         path, sep, rate = item.rpartition(":")
@@ -381,7 +386,7 @@ def _rates(items) -> list:
 
 def _limit_args(a) -> dict:
     """_limits(a), or docker's message for a flag it cannot parse (exit 125)."""
-    from .errors import InvalidArgument
+    from minidocker.errors import InvalidArgument
     try:
         return _limits(a)
     except InvalidArgument as e:
@@ -389,7 +394,7 @@ def _limit_args(a) -> dict:
 
 
 def cmd_update(a):
-    from . import containers
+    from minidocker.engine import containers
     limits = _limit_args(a)
     if not limits:
         _fail("You must provide one or more flags when using this command.", 1)
@@ -397,7 +402,7 @@ def cmd_update(a):
 
 
 def cmd_stats(a):
-    from . import containers, stats
+    from minidocker.engine import containers, stats
     if a.containers:
         chosen = [containers.get(ref) for ref in a.containers]
     else:
@@ -416,9 +421,10 @@ def cmd_stats(a):
 # -- images ------------------------------------------------------------------------------
 
 def cmd_images(a):
-    from . import fmt, images
+    from minidocker import fmt
+    from minidocker.image import store
     rows = []
-    for image in images.list_images():
+    for image in store.list_images():
         tags = image.tags or ["<none>:<none>"]
         for tag in tags:
             repo, _, t = tag.rpartition(":")
@@ -433,11 +439,12 @@ def cmd_images(a):
 
 
 def cmd_rmi(a):
-    from . import containers, images
+    from minidocker.engine import containers
+    from minidocker.image import store
     code = 0
     for ref in a.images:
         try:
-            for line in images.remove(ref, a.force, containers.images_in_use()):
+            for line in store.remove(ref, a.force, containers.images_in_use()):
                 print(line)
         except MinidockerError as e:
             sys.stderr.write(f"Error response from daemon: {e}\n")
@@ -446,7 +453,7 @@ def cmd_rmi(a):
 
 
 def _image_inspect(image):
-    from . import registry
+    from minidocker.distribution import registry
     cfg = image.config
     return {"Id": image.id, "RepoTags": image.tags, "Created": cfg.get("created"),
             "Architecture": cfg.get("architecture"), "Os": cfg.get("os"),
@@ -457,42 +464,43 @@ def _image_inspect(image):
 
 
 def cmd_image_inspect(a):
-    from . import images
+    from minidocker.image import store
     found = []
     for ref in a.images:
-        found.append(_image_inspect(images.get(ref)))
+        found.append(_image_inspect(store.get(ref)))
     _print_inspected(found, a.format)
 
 
 def cmd_import(a):
-    from . import images
+    from minidocker.image import store
     changes = {}
     for change in a.change:
         changes.update(parse_change(change))
-    image = images.import_tar(a.file, a.reference, changes, a.message or "")
+    image = store.import_tar(a.file, a.reference, changes, a.message or "")
     print(image.id)
 
 
 def cmd_tag(a):
-    from . import images
-    images.tag(a.source, a.target)
+    from minidocker.image import store
+    store.tag(a.source, a.target)
 
 
 def cmd_commit(a):
-    from . import snapshots
+    from minidocker.engine import snapshots
     image = snapshots.commit(a.container, a.repository, a.change, a.message or "",
                              a.author or "", a.pause == "true")
     print(image.id)
 
 
 def cmd_diff(a):
-    from . import snapshots
+    from minidocker.engine import snapshots
     for kind, path in snapshots.diff(a.container):
         print(kind, path)
 
 
 def cmd_history(a):
-    from . import fmt, snapshots
+    from minidocker import fmt
+    from minidocker.engine import snapshots
     rows = []
     for row in snapshots.history(a.image):
         image = row["id"] if a.no_trunc or row["id"] == "<missing>" else row["id"][7:19]
@@ -511,7 +519,7 @@ def cmd_history(a):
 
 
 def cmd_save(a):
-    from . import archive
+    from minidocker.image import archive
     if a.output:
         archive.save_file(a.images, a.output, a.format)
     elif os.isatty(1):
@@ -521,7 +529,7 @@ def cmd_save(a):
 
 
 def cmd_load(a):
-    from . import archive
+    from minidocker.image import archive
     if a.input:
         try:
             f = open(a.input, "rb")
@@ -560,30 +568,30 @@ def parse_change(text: str) -> dict:
 
 
 def cmd_build(a):
-    from . import builder
+    from minidocker.build import builder
     return builder.main(a)
 
 
 def _build_flags(s):
-    from . import builder
+    from minidocker.build import builder
     builder.flags(s)
 
 
 # -- registries: pull, push, login, logout (registry.py, auth.py) ---------------------
 
 def cmd_pull(a):
-    from . import registry
+    from minidocker.distribution import registry
     registry.pull(a.name, platform=a.platform, quiet=a.quiet)
 
 
 def cmd_push(a):
-    from . import registry
+    from minidocker.distribution import registry
     registry.push(a.name, quiet=a.quiet)
 
 
 def cmd_login(a):
     import getpass
-    from . import registry
+    from minidocker.distribution import registry
     user, password = a.username, a.password
     if a.password_stdin:
         if password:
@@ -606,7 +614,7 @@ def cmd_login(a):
 
 
 def cmd_logout(a):
-    from . import auth
+    from minidocker.distribution import auth
     shown = a.server or auth.HUB
     if auth.erase(auth.server_key(a.server)):
         print(f"Removing login credentials for {shown}")
@@ -615,7 +623,7 @@ def cmd_logout(a):
 
 
 def cmd_setup_images(a):
-    from . import setup
+    from minidocker.image import setup
     for line in setup.install_base_images(force=a.force):
         print(line)
 
@@ -623,7 +631,9 @@ def cmd_setup_images(a):
 # -- system ------------------------------------------------------------------------------
 
 def cmd_prune(a):
-    from . import containers, fmt, images
+    from minidocker.engine import containers
+    from minidocker import fmt
+    from minidocker.image import store
     if not a.force:
         sys.stdout.write("WARNING! This will remove:\n  - all stopped containers\n"
                          "  - all dangling images\n\nAre you sure you want to continue? [y/N] ")
@@ -631,7 +641,7 @@ def cmd_prune(a):
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
     removed, freed = containers.prune()
-    deleted, freed_images = images.prune_dangling(containers.images_in_use())
+    deleted, freed_images = store.prune_dangling(containers.images_in_use())
     if removed:
         print("Deleted Containers:")
         print("\n".join(removed) + "\n")
@@ -642,7 +652,8 @@ def cmd_prune(a):
 
 
 def cmd_version(a):
-    from . import cgroups, config
+    from minidocker.runtime import cgroups
+    from minidocker import config
     import platform
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     print(f"""Client:
@@ -661,7 +672,10 @@ Server: minidocker engine
 
 
 def cmd_info(a):
-    from . import cgroups, config, containers, images
+    from minidocker.runtime import cgroups
+    from minidocker import config
+    from minidocker.engine import containers
+    from minidocker.image import store
     import platform
     all_ = containers.list_containers(all=True)
     states = [c.status for c in all_]
@@ -673,7 +687,7 @@ Server:
   Running: {states.count('running')}
   Paused: 0
   Stopped: {len(all_) - states.count('running')}
- Images: {len(images.list_images())}
+ Images: {len(store.list_images())}
  Server Version: {__version__}
  Storage Driver: overlay
  Logging Driver: json-file
@@ -687,7 +701,7 @@ Server:
 
 
 def _mem_total():
-    from . import fmt
+    from minidocker import fmt
     with open("/proc/meminfo") as f:
         kb = int(f.readline().split()[1])
     return f"{kb / 1024 / 1024:.2f}GiB"

@@ -12,7 +12,7 @@ A container is a directory ROOT/containers/<id>/:
     rootfs/       where the overlay is mounted, inside the container's own mount
                   namespace only: when the container ends, the mount ends with it
 
-Every file is replaced by rename (images.write_atomic), so a reader never sees half a
+Every file is replaced by rename (store.write_atomic), so a reader never sees half a
 state; names are claimed under the store lock, so two `create --name x` cannot both win.
 """
 import json
@@ -22,9 +22,11 @@ import signal
 import sys
 import time
 
-from . import config, confine, fmt, images
-from .errors import Conflict, InvalidArgument, MinidockerError, NotFound
-from .names import random_name
+from minidocker import config, fmt
+from minidocker.runtime import confine
+from minidocker.image import store
+from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.engine.names import random_name
 
 # Limits that docker keeps in HostConfig and the cgroup module understands.
 LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
@@ -41,7 +43,7 @@ def _read_json(path):
 
 
 def _write_json(path, obj):
-    images.write_atomic(path, json.dumps(obj, indent=1).encode())
+    store.write_atomic(path, json.dumps(obj, indent=1).encode())
 
 
 # -- records ------------------------------------------------------------------------
@@ -74,7 +76,7 @@ class Container:
             state = _read_json(_dir(self.id, "state.json"))
             if state["Status"] == "running" and not _alive(state["ShimPid"], state["ShimStart"]):
                 state.update(Status="exited", Running=False, ExitCode=255, Pid=0,
-                             Error="the container's monitor died", FinishedAt=images.now())
+                             Error="the container's monitor died", FinishedAt=store.now())
                 _write_json(_dir(self.id, "state.json"), state)
         return state
 
@@ -90,7 +92,7 @@ class Container:
             "ExitCode", "Error", "StartedAt", "FinishedAt")}
         out["LogPath"] = _dir(self.id, "json.log")
         out["GraphDriver"] = {"Name": "overlay", "Data": {
-            "LowerDir": ":".join(images.Image(cfg["ImageManifest"]).layer_dirs()),
+            "LowerDir": ":".join(store.Image(cfg["ImageManifest"]).layer_dirs()),
             "UpperDir": _dir(self.id, "upper"), "WorkDir": _dir(self.id, "work"),
             "MergedDir": _dir(self.id, "rootfs")}}
         return out
@@ -133,13 +135,13 @@ class Container:
 
     def diff(self) -> list[dict]:
         """docker-py's diff(): [{"Path": "/tmp/x", "Kind": 1}], Kind 0 changed, 1 added, 2 deleted."""
-        from . import snapshots
+        from minidocker.engine import snapshots
         kinds = {"C": 0, "A": 1, "D": 2}
         return [{"Path": path, "Kind": kinds[kind]} for kind, path in snapshots.diff(self.id)]
 
     def commit(self, repository=None, tag=None, message="", author="", changes=(), pause=True):
         """docker-py's commit(): a new image of this container's changes; returns the Image."""
-        from . import snapshots
+        from minidocker.engine import snapshots
         ref = f"{repository}:{tag}" if repository and tag else repository
         changes = [changes] if isinstance(changes, str) else list(changes or ())
         return snapshots.commit(self.id, ref, changes, message or "", author or "", pause)
@@ -192,7 +194,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
 
     pid_mode ... cgroupns are docker-py's names for --pid, --network, --ipc, --uts,
     --userns and --cgroupns (namespaces.modes)."""
-    img = images.get(image)
+    img = store.get(image)
     icfg = img.config.get("config", {})
     if entrypoint is not None:            # --entrypoint replaces the image's, and its Cmd
         entry = [entrypoint] if isinstance(entrypoint, str) and entrypoint else list(entrypoint or [])
@@ -217,7 +219,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
                                           key != "BlkioDeviceWriteBps" else [])
     hc.update({k: v for k, v in (host_config or {}).items() if k not in hc})
     _check_limits(hc)
-    from . import namespaces
+    from minidocker.runtime import namespaces
     hc.update(namespaces.modes(privileged, pid=pid_mode, network=network_mode, ipc=ipc_mode,
                                uts=uts_mode, userns=userns_mode, cgroupns=cgroupns))
     if "host" in (hc["UTSMode"], hc["NetworkMode"]):    # docker: then the host's own name
@@ -225,7 +227,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
             raise InvalidArgument("Conflicting options: hostname and the UTS mode")
         hostname = hostname or os.uname().nodename
     record = {
-        "Id": cid, "Created": images.now(), "Path": args[0], "Args": args[1:],
+        "Id": cid, "Created": store.now(), "Path": args[0], "Args": args[1:],
         "Image": img.id, "ImageManifest": img.manifest_digest,
         "Config": {"Hostname": hostname or cid[:12], "User": user if user is not None else icfg.get("User", ""),
                    "Env": merged_env, "Cmd": cmd or None, "Entrypoint": entry or None,
@@ -236,7 +238,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
         "HostConfig": hc, "Capabilities": caps, "NoNewPrivileges": security["no-new-privileges"],
     }
     os.makedirs(config.path("containers"), exist_ok=True)
-    with images.lock():
+    with store.lock():
         if name is not None:
             _check_name(name)
         else:
@@ -306,7 +308,7 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
     and the returned object's .wait_exit() gives the exit code.
     """
     c = get(cid)
-    with images.lock():
+    with store.lock():
         if c.status == "running":
             return _Attachment(c, None)
         state = c.state
@@ -347,7 +349,7 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
 
 def _restore_after_failed_start(c):
     """If the monitor died before saying anything, put the state back as it was."""
-    with images.lock():
+    with store.lock():
         try:
             state = c.state
         except NotFound:                  # --rm: the monitor already removed it
@@ -358,7 +360,7 @@ def _restore_after_failed_start(c):
 
 
 def _error_for(code, message):
-    from .errors import CannotInvoke, CommandNotFound
+    from minidocker.errors import CannotInvoke, CommandNotFound
     cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, MinidockerError)
     return cls(message)
 
@@ -515,13 +517,13 @@ def update(cid: str, limits: dict) -> None:
     docker, a value None or 0 leaves that limit as it is, -1 lifts it; device
     rules replace the rule for the same device, and Rate 0 removes it.
     """
-    from . import cgroups
+    from minidocker.runtime import cgroups
     unknown = sorted(set(limits) - set(LIMIT_KEYS))
     if unknown:
         raise InvalidArgument(f"cannot update {', '.join(unknown)}: only {', '.join(LIMIT_KEYS)}")
     limits = {k: v for k, v in limits.items() if v is not None and v != 0 and v != []}
     c = get(cid)
-    with images.lock():
+    with store.lock():
         record, state = c.config, c.state
         if state["Status"] == "starting":
             raise Conflict(f"Cannot update container {c.id}: it is starting; try again")
@@ -544,7 +546,7 @@ def update(cid: str, limits: dict) -> None:
 def _check_limits(hc: dict) -> None:
     """Let the kernel judge limits before they are kept: make a scratch cgroup with
     them and remove it, so a bad value fails now, not at the next start."""
-    from . import cgroups
+    from minidocker.runtime import cgroups
     limits = {k: hc[k] for k in LIMIT_KEYS if hc.get(k)}
     if not limits:
         return
@@ -573,7 +575,7 @@ def remove(cid: str, force: bool = False) -> None:
 
 
 def _delete(cid):
-    from . import cgroups
+    from minidocker.runtime import cgroups
     cgroups.Cgroup(cid).destroy()
     path = _dir(cid)
     trash = config.path("containers", ".rm-" + cid)
@@ -661,7 +663,7 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
 
     Runs in the calling process (the CLI), which forks; the Python API goes through the CLI.
     """
-    from . import cgroups, runtime
+    from minidocker.runtime import cgroups, runc
     c = get(cid)
     state = c.state
     if state["Status"] != "running":
@@ -678,4 +680,4 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
     if console_size:
         process["consoleSize"] = console_size
     procs = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
-    return runtime.exec_in(state["Pid"], spec, process, stdio, procs, on_started, console)
+    return runc.exec_in(state["Pid"], spec, process, stdio, procs, on_started, console)

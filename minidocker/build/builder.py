@@ -37,14 +37,17 @@ import sys
 import tempfile
 import time
 
-from . import config, containers, dockerfile, images
-from .errors import InvalidArgument, MinidockerError, NotFound
+from minidocker import config
+from minidocker.engine import containers
+from minidocker.build import dockerfile
+from minidocker.image import store
+from minidocker.errors import InvalidArgument, MinidockerError, NotFound
 
 OPAQUE_XATTR = "trusted.overlay.opaque"   # layers.py's; that module (tarfile) loads only when needed
 WHITEOUT = ".wh."
 
 CACHE = "minidocker.cache"        # the config field that holds a step's cache key
-SCRATCH_CONFIG = {"architecture": images.ARCH, "os": "linux", "config": {},
+SCRATCH_CONFIG = {"architecture": store.ARCH, "os": "linux", "config": {},
                   "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
 
 
@@ -340,7 +343,7 @@ class _LayerDir:
     change them), new ones with 0755 and the --chown owner."""
 
     def __init__(self, image_tree, owner=(0, 0), mode=None, keep_owner=False):
-        self.path = tempfile.mkdtemp(dir=images.tmpdir(), prefix="build-")
+        self.path = tempfile.mkdtemp(dir=store.tmpdir(), prefix="build-")
         self.image, self.owner, self.mode, self.keep_owner = image_tree, owner, mode, keep_owner
         self.dir_times = {}
 
@@ -385,8 +388,8 @@ class _LayerDir:
         """The layer tar (a temp file the caller removes); the scratch dir is removed."""
         for path in sorted(self.dir_times, key=len, reverse=True):
             os.utime(path, ns=(self.dir_times[path], self.dir_times[path]))
-        from . import layers
-        fd, tar = tempfile.mkstemp(dir=images.tmpdir(), prefix="build-", suffix=".tar")
+        from minidocker.image import layers
+        fd, tar = tempfile.mkstemp(dir=store.tmpdir(), prefix="build-", suffix=".tar")
         try:
             with os.fdopen(fd, "wb") as f:
                 layers.create(self.path, f)
@@ -482,7 +485,7 @@ class _Stage:
     def tree(self):
         if self.image_id is None:
             return _ImageTree([])
-        return _ImageTree(images.get(self.image_id).layer_dirs())
+        return _ImageTree(store.get(self.image_id).layer_dirs())
 
 
 class _Builder:
@@ -509,7 +512,7 @@ class _Builder:
             with open(ignore_file, encoding="utf-8", errors="replace") as f:
                 rules = dockerfile.parse_ignore(f.read())
         self.context_tree = _ContextTree(self.context, rules)
-        self.tags = [images.normalize(t) for t in tags]
+        self.tags = [store.normalize(t) for t in tags]
         self.no_cache, self.build_args, self.target = no_cache, dict(build_args), target
         self.quiet, self.out = quiet, out
         self.used_args, self.meta_args, self.stages, self.steps = set(), {}, [], []
@@ -554,7 +557,7 @@ class _Builder:
             self.say(warning)
         self.say(f"Reading build context  {_human(self.context_tree.size())}")
         if not self.no_cache:
-            for image in images.list_images():          # newest first: the newest wins
+            for image in store.list_images():          # newest first: the newest wins
                 key = image.config.get(CACHE)
                 if key and key not in self.cache:
                     self.cache[key] = image.id
@@ -579,7 +582,7 @@ class _Builder:
         short = final.image_id.split(":")[1][:12]
         self.say(f"Successfully built {short}")
         for tag in self.tags:
-            images.tag(final.image_id, tag)
+            store.tag(final.image_id, tag)
             self.say(f"Successfully tagged {tag}")
         if self.quiet:
             self.out.write(final.image_id + "\n")
@@ -613,7 +616,7 @@ class _Builder:
             hit = None if self.no_cache else self.cache.get(key)
             if hit:
                 try:
-                    stage.cfg = copy.deepcopy(images.get(hit).config)
+                    stage.cfg = copy.deepcopy(store.get(hit).config)
                     stage.image_id = hit
                     step.cached = True
                     self.say(" ---> Using cache")
@@ -630,7 +633,7 @@ class _Builder:
         """Do the step and store its image (a layer, or only a new config)."""
         cfg = copy.deepcopy(stage.cfg)
         cfg.pop(CACHE, None)
-        cfg["created"] = images.now()
+        cfg["created"] = store.now()
         cfg.setdefault("config", {})
         layer, created_by = action(cfg)
         cfg[CACHE] = key
@@ -638,7 +641,7 @@ class _Builder:
         if layer is None:
             entry["empty_layer"] = True
         try:
-            image = images.add([layer] if layer else [], cfg, history=[entry])
+            image = store.add([layer] if layer else [], cfg, history=[entry])
         finally:
             if layer:
                 os.unlink(layer)
@@ -686,8 +689,8 @@ class _Builder:
             if any(s.name == stage.name for s in self.stages[:-1]):
                 raise InvalidArgument(f"duplicate stage name {stage.name!r}")
         platform = ins.flags.get("platform")
-        if platform and dockerfile.expand(platform, env) not in (f"linux/{images.ARCH}", "linux"):
-            raise InvalidArgument(f"platform {platform} is not linux/{images.ARCH}: minidocker "
+        if platform and dockerfile.expand(platform, env) not in (f"linux/{store.ARCH}", "linux"):
+            raise InvalidArgument(f"platform {platform} is not linux/{store.ARCH}: minidocker "
                                   "runs images of its own machine only")
         earlier = next((s for s in self.stages[:-1] if s.name and s.name == ref.lower()), None)
         if earlier is not None:
@@ -696,7 +699,7 @@ class _Builder:
             stage.image_id, stage.cfg = None, copy.deepcopy(SCRATCH_CONFIG)
         else:
             try:
-                image = images.get(ref)
+                image = store.get(ref)
             except NotFound:
                 raise InvalidArgument(f"pull access denied for {ref}: minidocker builds offline "
                                       "and has no such image (see `minidocker images`)") from None
@@ -719,12 +722,12 @@ class _Builder:
                      if v is not None and k not in image_env]
 
         def action(cfg):
-            parent = stage.image_id or images.add([], stage.cfg).id     # RUN right after FROM scratch
+            parent = stage.image_id or store.add([], stage.cfg).id     # RUN right after FROM scratch
             volumes = list((cfg["config"].get("Volumes") or {}).keys())
             c = containers.create(parent, argv, entrypoint="", env=build_env)
             try:
                 upper = config.path("containers", c.id, "upper")
-                tree = _ImageTree(images.get(parent).layer_dirs())
+                tree = _ImageTree(store.get(parent).layer_dirs())
                 _make_volumes(upper, volumes, tree)
                 self.say(f" ---> Running in {c.id[:12]}")
                 code = self._attach(c.id)
@@ -733,8 +736,8 @@ class _Builder:
                                       f"returned a non-zero code: {code}", code)
                 _drop_runtime_files(upper, tree)
                 _discard_volumes(upper, volumes)
-                from . import layers
-                fd, tar = tempfile.mkstemp(dir=images.tmpdir(), prefix="build-", suffix=".tar")
+                from minidocker.image import layers
+                fd, tar = tempfile.mkstemp(dir=store.tmpdir(), prefix="build-", suffix=".tar")
                 try:
                     with os.fdopen(fd, "wb") as f:
                         layers.create(upper, f)
@@ -978,7 +981,7 @@ class _Builder:
 
     def _unpack(self, stream, path, layer, dest_parts):
         import tarfile
-        from . import layers
+        from minidocker.image import layers
         with tarfile.open(path, "r:*") as tf:       # whiteouts would delete image files
             for member in tf:
                 base = member.name.rstrip("/").rsplit("/", 1)[-1]
@@ -999,7 +1002,7 @@ class _Builder:
             raise InvalidArgument(f"invalid from flag value {ref}: refers to the current or a later "
                                   "build stage")
         try:
-            image = images.get(ref)
+            image = store.get(ref)
         except NotFound:
             raise InvalidArgument(f"invalid from flag value {ref}: no such build stage or image "
                                   "(minidocker builds offline)") from None

@@ -9,8 +9,8 @@ References: capabilities(7); moby's oci/caps/defaults.go and oci/defaults.go
 (the lists below are the same sets, written out here); the OCI runtime spec's
 "maskedPaths" and "readonlyPaths".
 """
-from . import kernel
-from .errors import InvalidArgument
+from minidocker import kernel
+from minidocker.errors import InvalidArgument
 
 # Capability numbers from <linux/capability.h>.
 CAPS = [

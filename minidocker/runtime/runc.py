@@ -39,8 +39,9 @@ import signal
 import struct
 import termios
 
-from . import confine, kernel, namespaces, userns
-from .errors import CannotInvoke, CommandNotFound, MinidockerError
+from minidocker.runtime import confine, namespaces, userns
+from minidocker import kernel
+from minidocker.errors import CannotInvoke, CommandNotFound, MinidockerError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

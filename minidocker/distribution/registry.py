@@ -20,13 +20,13 @@ distribution's docs/spec/manifest-v2-2.md.  Authentication is in auth.py.
 Safety rules, one line each:
 - every manifest and blob is hashed as it arrives and refused unless it matches its digest;
 - a blob downloads to ROOT/tmp/pull-<hex>.partial, is verified, then stored by
-  images.store_layer (temp file + rename): the store never holds half a blob;
+  store.store_layer (temp file + rename): the store never holds half a blob;
 - an interrupted pull leaves the .partial file, and the next pull resumes it (Range: bytes=N-);
 - a blob may not grow past the size its descriptor declares (a registry cannot fill the disk);
 - plain HTTP only for localhost (127.0.0.0/8, ::1) or a registry listed as insecure;
 - credentials are sent only to the registry's own host (never after a redirect elsewhere).
 
-The image config is stored byte for byte (images.register), so the image ID,
+The image config is stored byte for byte (store.register), so the image ID,
 the digest of the config, is the same here, in the registry and in docker.
 """
 import contextlib
@@ -46,15 +46,18 @@ import threading
 import time
 import urllib.parse
 
-from . import __version__, auth, config, images
-from .errors import InvalidArgument, MinidockerError, NotFound
+from minidocker import __version__
+from minidocker.distribution import auth
+from minidocker import config
+from minidocker.image import store
+from minidocker.errors import InvalidArgument, MinidockerError, NotFound
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = images.DOCKER_LIST
+DOCKER_LIST = store.DOCKER_LIST
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_MANIFEST, OCI_INDEX = images.MANIFEST, images.INDEX
-OCI_LAYER_GZIP = images.LAYER + "+gzip"
+OCI_MANIFEST, OCI_INDEX = store.MANIFEST, store.INDEX
+OCI_LAYER_GZIP = store.LAYER + "+gzip"
 SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+prettyjws",
            "application/vnd.docker.distribution.manifest.v1+json")
 MANIFESTS = (DOCKER_MANIFEST, OCI_MANIFEST)
@@ -473,7 +476,7 @@ class Progress:
 
 
 def _bar(current, total):
-    from .fmt import human_size
+    from minidocker.fmt import human_size
     if not total:
         return human_size(current) if current else ""
     n = min(50, int(50 * current / total))
@@ -496,10 +499,10 @@ def _read_state(name) -> dict:
 
 
 def _update_state(name, change) -> None:
-    with images.lock():
+    with store.lock():
         data = _read_state(name)
         change(data)
-        images.write_atomic(_state_path(name), json.dumps(data, indent=1).encode())
+        store.write_atomic(_state_path(name), json.dumps(data, indent=1).encode())
 
 
 def repo_digests(image_id: str) -> list[str]:
@@ -529,7 +532,7 @@ def _remember_blob(diff_id, digest, size, media_type, repository):
 # -- pull ---------------------------------------------------------------------------
 
 def _platform(text):
-    parts = (text or f"linux/{images.ARCH}").split("/")
+    parts = (text or f"linux/{store.ARCH}").split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise InvalidArgument(f'"{text}": unknown operating system or architecture: want os/arch[/variant]')
     return parts + [None] * (3 - len(parts))
@@ -591,7 +594,7 @@ def get_manifest(client, ref, reference, scopes) -> tuple[bytes, str, str]:
     return data, kind, digest
 
 
-def pull(text: str, platform: str | None = None, out=None, quiet=False) -> images.Image:
+def pull(text: str, platform: str | None = None, out=None, quiet=False) -> store.Image:
     """docker pull: the manifest (through an index for our platform), the config, the
     layers not in the store yet; then tag the image.  Prints what docker prints."""
     ref = Reference(text)
@@ -610,7 +613,7 @@ def pull(text: str, platform: str | None = None, out=None, quiet=False) -> image
         progress.say(f"Digest: {top}")
         progress.say(f"Status: Image is up to date for {ref}")
         out.write(f"{ref.repository}:{ref.tag}\n")
-        return images.get(local)
+        return store.get(local)
     data, kind, digest = get_manifest(client, ref, top or ref.tag, scopes)
     top = digest
     if kind in INDEXES:
@@ -620,13 +623,13 @@ def pull(text: str, platform: str | None = None, out=None, quiet=False) -> image
         raise RegistryError(f"{ref.familiar}: unsupported manifest type {kind!r}")
     manifest = json.loads(data)
     config_bytes = _config(client, ref, manifest.get("config") or {}, scopes)
-    diff_ids = images._diff_ids(config_bytes)
+    diff_ids = store._diff_ids(config_bytes)
     layers = manifest.get("layers") or []
     if len(layers) != len(diff_ids):
         raise RegistryError(f"invalid manifest: {len(layers)} layers but {len(diff_ids)} diff_ids in the config")
-    images.check_depth(len(diff_ids))
+    store.check_depth(len(diff_ids))
     _fetch_layers(client, ref, layers, diff_ids, scopes, progress)
-    image, _ = images.register(config_bytes, local)
+    image, _ = store.register(config_bytes, local)
     _remember_repo_digest(image.id, ref, top)
     progress.say(f"Digest: {top}")
     progress.say(f"Status: Downloaded newer image for {ref}")
@@ -637,7 +640,7 @@ def pull(text: str, platform: str | None = None, out=None, quiet=False) -> image
 
 def _up_to_date(local, ref, digest) -> bool:
     try:
-        image = images.get(local)
+        image = store.get(local)
     except NotFound:
         return False
     return f"{ref.familiar}@{digest}" in repo_digests(image.id)
@@ -669,7 +672,7 @@ def _fetch_layers(client, ref, layers, diff_ids, scopes, progress):
                                 "library has no zstd; push it again with gzip")
         if "nondistributable" in kind or "foreign" in kind:
             raise RegistryError(f"layer {_short(desc['digest'])} is a foreign layer ({kind}): not supported")
-        if os.path.exists(images.blob_path(diff_id)):
+        if os.path.exists(store.blob_path(diff_id)):
             progress.layer(_short(desc["digest"]), "Already exists")
         else:
             progress.layer(_short(desc["digest"]), "Pulling fs layer")
@@ -684,7 +687,7 @@ def _fetch_layers(client, ref, layers, diff_ids, scopes, progress):
                 ident = _short(desc["digest"])
                 progress.layer(ident, "Extracting", 0, 0)     # a bar on a terminal only, as docker
                 try:
-                    images.store_layer(partial, expect=diff_id)
+                    store.store_layer(partial, expect=diff_id)
                 except InvalidArgument as e:
                     os.unlink(partial)          # it matched its digest, so the registry's image is bad
                     raise RegistryError(f"layer {ident}: {e}") from None
@@ -701,7 +704,7 @@ def _download(client, ref, desc, scopes, progress, stop) -> str:
     """One blob into ROOT/tmp/pull-<hex>.partial, resumed if a partial one is there;
     return its path once its digest is checked."""
     digest, size, ident = desc["digest"], desc.get("size"), _short(desc["digest"])
-    partial = os.path.join(images.tmpdir(), f"pull-{digest[7:]}.partial")
+    partial = os.path.join(store.tmpdir(), f"pull-{digest[7:]}.partial")
     with open(partial, "ab") as f:
         fcntl.flock(f, fcntl.LOCK_EX)           # two pulls of one blob: one downloads
         have = f.tell()
@@ -741,7 +744,7 @@ def _download(client, ref, desc, scopes, progress, stop) -> str:
         progress.layer(ident, "Verifying Checksum")
         if size is not None and have < size:
             raise RegistryError(f"layer {ident}: got {have} of {size} bytes; run the pull again to resume")
-        if images._file_digest(partial) != digest:
+        if store._file_digest(partial) != digest:
             os.unlink(partial)
             raise RegistryError(f"layer {ident}: filesystem layer verification failed for digest {digest}")
     progress.layer(ident, "Download complete")
@@ -762,7 +765,7 @@ def push(text: str, out=None, quiet=False) -> str:
         ref.tag = "latest"
         progress.say("Using default tag: latest")
     try:
-        image = images.get(ref.local())
+        image = store.get(ref.local())
     except NotFound:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar}") from None
     progress.say(f"The push refers to repository [{ref.repository}]")
@@ -772,7 +775,7 @@ def push(text: str, out=None, quiet=False) -> str:
     for _, diff_id in reversed(ordered):
         progress.layer(_short(diff_id), "Preparing")
     pushed = [_push_layer(client, ref, diff_id, scopes, progress) for _, diff_id in ordered]
-    config_bytes = images.read_blob(image.id)
+    config_bytes = store.read_blob(image.id)
     if not _exists(client, ref, image.id, scopes):
         _upload(client, ref, config_bytes, image.id, scopes)
     manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
@@ -843,13 +846,13 @@ def _push_layer(client, ref, diff_id, scopes, progress) -> dict:
 def _compress(diff_id):
     """gzip a layer into ROOT/tmp; mtime 0 and no file name, so the same layer
     always compresses to the same bytes (and the same digest)."""
-    fd, path = tempfile.mkstemp(dir=images.tmpdir(), prefix="push-", suffix=".tar.gz")
+    fd, path = tempfile.mkstemp(dir=store.tmpdir(), prefix="push-", suffix=".tar.gz")
     try:
-        with os.fdopen(fd, "wb") as f, images.open_blob(diff_id) as src:
+        with os.fdopen(fd, "wb") as f, store.open_blob(diff_id) as src:
             with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=6) as z:
                 while chunk := src.read(1 << 20):
                     z.write(chunk)
-        return path, images._file_digest(path), os.path.getsize(path)
+        return path, store._file_digest(path), os.path.getsize(path)
     except BaseException:
         os.unlink(path)
         raise

@@ -32,8 +32,8 @@ import shutil
 import stat
 import tempfile
 
-from . import config
-from .errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker import config
+from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -409,7 +409,7 @@ def ensure_layer(diff_id: str) -> str:
         return target
     work = tempfile.mkdtemp(dir=tmpdir(), prefix="layer-")
     try:
-        from . import layers      # tarfile is slow to import; only imports need it
+        from minidocker.image import layers      # tarfile is slow to import; only imports need it
         with open_blob(diff_id) as blob:
             size = layers.extract(blob, work)
         write_atomic(target + ".size", str(size).encode())

@@ -35,8 +35,8 @@ import os
 import stat
 import struct
 
-from . import config
-from .errors import MinidockerError
+from minidocker import config
+from minidocker.errors import MinidockerError
 
 NAME = "minidocker"
 DEFAULT_START, SIZE = 100000, 65536

@@ -1,0 +1,12 @@
+"""The engine: what dockerd and containerd keep and decide about containers.
+
+Layer: engine, above the monitor (shim) and the images.  A container is a record
+on disk (its config, its state, its log); the engine turns a `create` into that
+record, a `start` into a monitor process, and reads it back for `ps`, `inspect`,
+`logs` and `stats`.
+
+    containers.py    records, state and the lifecycle verbs: create, start, stop, kill, rm
+    snapshots.py     a container's overlay root, `diff`, `commit`, `history`
+    stats.py         usage read from the cgroup, `stats`, and a sampler for plots
+    names.py         random names, docker style
+"""
