@@ -22,7 +22,23 @@ The layers, top to bottom (docs/architecture.md has the picture):
   layers.py       safe layer tar extraction, whiteouts
   kernel.py       the system calls, through ctypes
 """
-__version__ = "0.1.0"
+from minidocker.config import VERSION as __version__
+
+# The layers, bottom first.  A module imports only from its own layer or the ones
+# below it (tests/test_architecture.py checks every import; scripts/import-graph.py
+# prints the graph).  Inside a layer, modules may import each other, never in a circle.
+LAYERS = (
+    ("minidocker.kernel", "minidocker.errors", "minidocker.config", "minidocker.fmt"),
+    ("minidocker.runtime",),          # runc: namespaces, mounts, confinement, cgroups
+    ("minidocker.image",),            # containerd's content store and snapshots of layers
+    ("minidocker.shim",),             # containerd-shim: one monitor per container
+    ("minidocker.engine",),           # dockerd/containerd: container records and lifecycle
+    ("minidocker.distribution",),     # registries: pull, push, login
+    ("minidocker.build",),            # docker build (the classic builder)
+    ("minidocker.cli", "minidocker.__main__"),   # the docker client
+    ("minidocker.lab",),              # what the chapters share: plots, widgets
+    ("minidocker",),                  # the Python API (this file)
+)
 
 
 def run(image, command=None, detach=True, **kw):

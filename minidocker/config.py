@@ -1,5 +1,7 @@
 """Where minidocker keeps its state, and the names of the files inside it.
 
+Layer: base (below the runtime; every layer reads it).  dockerd's --data-root.
+
 Everything lives under one directory, ``MINIDOCKER_ROOT`` (default
 ``/var/lib/minidocker``, like ``/var/lib/docker``).  Every test and notebook sets
 its own root so that runs never see each other's containers or images.
@@ -12,6 +14,8 @@ its own root so that runs never see each other's containers or images.
       lock              serialises changes to names, tags and the index
 """
 import os
+
+VERSION = "0.1.0"            # minidocker.__version__; here so that every layer can read it
 
 
 def root() -> str:

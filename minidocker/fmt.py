@@ -1,5 +1,7 @@
 """How docker prints times and sizes, so our tables read like its tables.
 
+Layer: base (the go-units and text/template corner of the docker CLI, used by every layer).
+
 The rules follow the go-units package docker uses: HumanDuration for
 "Up 3 seconds" / "2 minutes ago", and HumanSize (decimal units, three
 significant digits) for "2.14MB".

@@ -1,6 +1,6 @@
 """What the chapters share: set up a live session, and drive a terminal.
 
-Layer: none (a helper for notebooks/).  Every chapter starts with
+Layer: lab, the top (what the chapters share; not part of Docker).  Every chapter starts with
 
     from minidocker import lab
     lab.start("03")
@@ -20,6 +20,9 @@ import shutil
 import subprocess
 import sys
 import time
+
+from minidocker.engine import containers
+from minidocker.image import setup
 
 LIVE = False
 
@@ -41,7 +44,6 @@ def start(chapter: str) -> str:
     if bindir not in os.environ.get("PATH", "").split(":"):
         os.environ["PATH"] = bindir + ":" + os.environ.get("PATH", "")
     cleanup()
-    from minidocker.image import setup
     for _ in setup.install_base_images():
         pass
     LIVE = True
@@ -51,7 +53,6 @@ def start(chapter: str) -> str:
 
 def cleanup() -> None:
     """Remove every container of this chapter's root (a re-run starts clean)."""
-    from minidocker.engine import containers
     for c in containers.list_containers(all=True):
         try:
             c.remove(force=True)
