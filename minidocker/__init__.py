@@ -28,7 +28,7 @@ from minidocker.config import VERSION as __version__
 # below it (tests/test_architecture.py checks every import; scripts/import-graph.py
 # prints the graph).  Inside a layer, modules may import each other, never in a circle.
 LAYERS = (
-    ("minidocker.kernel", "minidocker.errors", "minidocker.config", "minidocker.fmt"),
+    ("minidocker.kernel", "minidocker.errors", "minidocker.config", "minidocker.fmt", "minidocker.fsutil"),
     ("minidocker.runtime",),          # runc: namespaces, mounts, confinement, cgroups
     ("minidocker.image",),            # containerd's content store and snapshots of layers
     ("minidocker.shim",),             # containerd-shim: one monitor per container

@@ -18,6 +18,11 @@ import os
 VERSION = "0.1.0"            # minidocker.__version__; here so that every layer can read it
 
 
+# The machine in the words of OCI image indexes and `docker version` (Go's GOARCH):
+# pull picks this platform from a manifest list; images record it in their config.
+ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(os.uname().machine, os.uname().machine)
+
+
 def root() -> str:
     return os.path.abspath(os.environ.get("MINIDOCKER_ROOT", "/var/lib/minidocker"))
 
