@@ -46,6 +46,21 @@ class Stage:
         return tree.ImageTree(store.get(self.image_id).layer_dirs())
 
 
+def merge_env(base, more):
+    """`base` (["KEY=VALUE", ...]) with each KEY=VALUE of `more` put in: in its place
+    where base has KEY, else appended; a bare KEY (no "=") removes it.  This is
+    docker's ReplaceOrAppendEnvValues (moby container/env.go), which ENV, `run -e`
+    and `commit --change ENV` all go through."""
+    merged = dict(item.partition("=")[::2] for item in base)
+    for item in more:
+        key, eq, value = item.partition("=")
+        if eq:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
 # -- variables ------------------------------------------------------------------------------
 
 def env_of(stage):
@@ -166,10 +181,8 @@ def do_env(b, stage, ins):
             raise InvalidArgument(f"invalid environment variable name: {key!r}")
 
     def action(cfg):
-        current = list(cfg["config"].get("Env") or [])
-        for key, value in pairs:
-            current = [e for e in current if e.partition("=")[0] != key] + [f"{key}={value}"]
-        cfg["config"]["Env"] = current
+        cfg["config"]["Env"] = merge_env(cfg["config"].get("Env") or [],
+                                         [f"{key}={value}" for key, value in pairs])
         return None, nop(ins)
     return [pairs], action
 
