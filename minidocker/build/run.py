@@ -17,7 +17,7 @@ from minidocker import config
 from minidocker.build import instructions, layerdir, tree
 from minidocker.build.progress import BuildFailed
 from minidocker.engine import containers
-from minidocker.image import layers, store
+from minidocker.image import layers, overlay, store
 
 
 def do_run(b, stage, ins):
@@ -83,7 +83,7 @@ def _drop_runtime_files(upper, image_tree):
             os.unlink(path)
     for rel in ("etc", "proc", "dev", "sys"):
         path = os.path.join(upper, rel)
-        if not os.path.isdir(path) or os.path.islink(path) or os.listdir(path) or layers.is_opaque(path):
+        if not os.path.isdir(path) or os.path.islink(path) or os.listdir(path) or overlay.is_opaque(path):
             continue
         st, lower = os.lstat(path), image_tree.find([rel])
         if lower is None or (stat.S_ISDIR(lower[1].st_mode) and

@@ -5,7 +5,7 @@ image from its mounted rootfs; minidocker reads both in place).  A path is a lis
 of names below the tree's root.  ImageTree looks a path up in an image's layer
 dirs, top first, as overlayfs would (kernel Documentation/filesystems/overlayfs.rst):
 a whiteout hides what is below, a file hides everything below it, an opaque dir
-stops the merge.  The rules themselves are image/layers.py's.
+stops the merge.  The rules themselves are image/overlay.py's.
 
 resolve() follows symlinks inside the tree the way docker's FollowSymlinkInScope
 does (an absolute link starts again at the tree's root, '..' stops at it), so a
@@ -17,7 +17,7 @@ import posixpath
 import stat
 
 from minidocker.errors import InvalidArgument
-from minidocker.image import layers
+from minidocker.image import overlay
 
 
 class Tree:
@@ -120,45 +120,13 @@ class ImageTree(Tree):
             return ((self.dirs[0], os.lstat(self.dirs[0])) if self.dirs else None), self.dirs
         dirs, top = self.dirs, None
         for i, name in enumerate(parts):
-            merged, top = [], None
-            for d in dirs:
-                path = os.path.join(d, name)
-                try:
-                    st = os.lstat(path)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                if layers.is_whiteout(st):
-                    break                          # deleted here: hides all below
-                if top is None:
-                    top = (path, st)
-                if not stat.S_ISDIR(st.st_mode):
-                    break                          # a file hides everything below it
-                merged.append(path)
-                if layers.is_opaque(path):
-                    break
+            top, dirs = overlay.lookup(dirs, name)
             if top is None or (i < len(parts) - 1 and not stat.S_ISDIR(top[1].st_mode)):
                 return None, []
-            dirs = merged
         return top, dirs
 
     def find(self, parts):
         return self._lookup(parts)[0]
 
     def listdir(self, parts):
-        names, gone = set(), set()
-        for d in self._lookup(parts)[1]:
-            for name in os.listdir(d):
-                if name in gone or name in names:
-                    continue
-                if layers.is_whiteout(os.lstat(os.path.join(d, name))):
-                    gone.add(name)
-                else:
-                    names.add(name)
-        return sorted(names)
-
-    def read(self, path):
-        found = self.find(self.resolve(path.strip("/").split("/")))
-        if found is None or not stat.S_ISREG(found[1].st_mode):
-            return None
-        with open(found[0], "rb") as f:
-            return f.read()
+        return sorted(overlay.visible(self._lookup(parts)[1]))

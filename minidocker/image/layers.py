@@ -13,7 +13,7 @@ Two spellings of "deleted": OCI layers say ``.wh.NAME`` (a file) and
 ``.wh..wh..opq`` (this dir hides lower layers); overlayfs says a char device
 0:0 named NAME and the xattr trusted.overlay.opaque=y.  extract() translates
 OCI -> overlay, create() overlay -> OCI, diff() reads the overlay form.
-This module owns those rules: is_whiteout(), is_opaque() and the names are
+This module owns those rules: overlay.is_whiteout(), is_opaque() and the names are
 what the builder and the engine use too; tarinfo() is the one maker of tar
 headers (layers, `save` archives, base images).
 
@@ -30,10 +30,11 @@ import tarfile
 import tempfile
 
 from minidocker.errors import InvalidArgument, MinidockerError
+from minidocker.image import overlay
 
 WHITEOUT = ".wh."                 # OCI: ".wh.NAME" deletes NAME of lower layers
 OPAQUE = ".wh..wh..opq"          # OCI: this directory hides all lower entries
-OPAQUE_XATTR = "trusted.overlay.opaque"
+OPAQUE_XATTR = overlay.OPAQUE_XATTR
 KEPT_XATTRS = ("user.", "security.capability")   # what a layer may carry
 XATTR_PAX = "SCHILY.xattr."      # how GNU tar and docker store xattrs in PAX
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -61,20 +62,6 @@ def _lstat(dir_fd, name):
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-
-
-def is_whiteout(st) -> bool:
-    """Is this lstat() result overlay's whiteout (a char device 0:0)?  The one test
-    of it: the builder reads image layer dirs with it, diff() and create() too."""
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def is_opaque(path) -> bool:
-    """Does the dir at `path` hide the lower layers' entries (trusted.overlay.opaque=y)?"""
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 def _open_parent(dest_fd, parts, entry, create):
@@ -336,7 +323,7 @@ def _add_dir(tf, dir_fd, prefix, links):
         if name.startswith(WHITEOUT):
             raise InvalidArgument(f"{rel}: names starting with {WHITEOUT!r} are reserved "
                                   "for whiteouts in a layer")
-        if is_whiteout(st):                  # overlay whiteout -> OCI ".wh.NAME"
+        if overlay.is_whiteout(st):                  # overlay whiteout -> OCI ".wh.NAME"
             ti = tarinfo_for(prefix + WHITEOUT + name, st, tarfile.REGTYPE)
             ti.mode = 0o600
             tf.addfile(ti)
@@ -412,58 +399,4 @@ def create_file(src_dir: str, tmp_dir: str, prefix: str = "layer-") -> str:
     return tar
 
 
-def _lookup(below, name):
-    """Is `name` visible through the lower dirs `below` (top first)? Which dirs merge under it?"""
-    dirs = []
-    for d in below:
-        path = os.path.join(d, name)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        if is_whiteout(st):
-            break
-        if not stat.S_ISDIR(st.st_mode):
-            return True, dirs            # a non-dir ends the lookup (and hides what is below)
-        dirs.append(path)
-        if is_opaque(path):
-            break
-    return bool(dirs), dirs
-
-
-def _visible(below):
-    seen, shown = set(), set()
-    for d in below:
-        for name in os.listdir(d):
-            if name not in seen:
-                seen.add(name)
-                if not is_whiteout(os.lstat(os.path.join(d, name))):
-                    shown.add(name)
-    return shown
-
-
-def _diff_dir(upper, path, below, opaque, out):
-    names = sorted(os.listdir(upper))
-    if opaque:                           # everything of the lowers not in upper is gone
-        out.extend(("D", path + gone) for gone in _visible(below) - set(names))
-    for name in names:
-        full = os.path.join(upper, name)
-        st = os.lstat(full)
-        found, dirs = _lookup(below, name)
-        if is_whiteout(st):
-            if found:
-                out.append(("D", path + name))
-            continue
-        out.append(("C" if found else "A", path + name))
-        if stat.S_ISDIR(st.st_mode):
-            _diff_dir(full, path + name + "/", dirs, opaque or is_opaque(full), out)
-
-
-def diff(upper_dir, lower_dirs=()) -> list[tuple[str, str]]:
-    """docker diff: ("A"dded, "C"hanged, "D"eleted, path) from an overlay upper dir.
-
-    lower_dirs are the image's layer dirs, top first (overlay's lowerdir= order).
-    """
-    out = []
-    _diff_dir(upper_dir, "/", list(lower_dirs), False, out)
-    return sorted(out, key=lambda change: change[1])
+diff = overlay.diff         # where engine/snapshots.py looks for docker diff today
