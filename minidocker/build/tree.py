@@ -1,8 +1,9 @@
-"""File trees the builder reads without mounting anything: an image's, and the base of the context's.
+"""File trees the builder reads without mounting anything: an image's files, and the context's.
 
 Layer: build (docker's classic builder reads the context from its tar and an
-image from its mounted rootfs; minidocker reads both in place).  A path is a list
-of names below the tree's root.  ImageTree looks a path up in an image's layer
+image from its mounted rootfs; minidocker reads both in place).  Tree is what
+both have in common (symlinks, walking, COPY's wildcards); context.py has the
+context's tree.  A path is a list of names below the tree's root.  ImageTree looks a path up in an image's layer
 dirs, top first, as overlayfs would (kernel Documentation/filesystems/overlayfs.rst):
 a whiteout hides what is below, a file hides everything below it, an opaque dir
 stops the merge.  The rules themselves are image/overlay.py's.
