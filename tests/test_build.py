@@ -304,6 +304,17 @@ def test_config_instructions(images_root, cli, tmp_path):
     assert run(cli, "conf", "ls", "/data", "/srv/app") == "/data:\n\n/srv/app:\nkept\n"
 
 
+def test_env_replaces_a_variable_in_its_place(images_root, tmp_path):
+    """ENV of a name the image has replaces it where it is, as docker's dispatchEnv
+    does (and `run -e`, `commit --change`): the order of Env is the image's."""
+    write(tmp_path, {"Dockerfile": "FROM busybox\nENV A=1 B=2\nENV A=3 PATH=/opt/bin:$PATH\n"})
+    base = store.get("busybox").config["config"]["Env"]
+    builder.build(str(tmp_path), tags=["envorder"], out=io.StringIO())
+    env = store.get("envorder").config["config"]["Env"]
+    path = next(e for e in base if e.startswith("PATH="))
+    assert env == [e if e != path else "PATH=/opt/bin:" + path[5:] for e in base] + ["A=3", "B=2"]
+
+
 def test_entrypoint_resets_the_base_images_cmd(images_root, cli, tmp_path):
     write(tmp_path, {"Dockerfile": "FROM busybox\nENTRYPOINT [\"echo\", \"args:\"]\n"})
     assert cli("build", "-t", "ep", str(tmp_path)).returncode == 0

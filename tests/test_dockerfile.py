@@ -1,4 +1,4 @@
-"""The Dockerfile parser, its word expansion and .dockerignore patterns.
+"""The Dockerfile parser (dockerfile.py), its word expansion (words.py) and .dockerignore patterns (context.py).
 
 Pure text in, structures out: no kernel state, so these run anywhere.  The
 cases follow the Dockerfile reference (docs.docker.com/reference/dockerfile)
@@ -6,6 +6,7 @@ and what docker's own parser does with them.
 """
 import pytest
 
+from minidocker.build import context, words
 from minidocker.build import dockerfile as d
 from minidocker.errors import InvalidArgument
 
@@ -158,11 +159,11 @@ ENV = {"NAME": "mini", "EMPTY": "", "SPACED": "a b"}
     ("a\\ b", "a b"), ('x"y z"w', "xy zw"),
 ])
 def test_expand(word, result):
-    assert d.expand(word, ENV) == result
+    assert words.expand(word, ENV) == result
 
 
 def test_expand_with_backtick_escape():
-    assert d.expand("`$NAME C:\\x", ENV, escape="`") == "$NAME C:\\x"
+    assert words.expand("`$NAME C:\\x", ENV, escape="`") == "$NAME C:\\x"
 
 
 @pytest.mark.parametrize("word, message", [
@@ -174,19 +175,19 @@ def test_expand_with_backtick_escape():
 ])
 def test_expand_errors(word, message):
     with pytest.raises(InvalidArgument, match="failed to process") as e:
-        d.expand(word, ENV)
+        words.expand(word, ENV)
     assert message in str(e.value)
 
 
 def test_expand_words_splits_unquoted_values_only():
-    assert d.expand_words('a "$SPACED" $SPACED \'c d\'', ENV) == ["a", "a b", "a", "b", "c d"]
-    assert d.expand_words('"" x', ENV) == ["", "x"]
+    assert words.expand_words('a "$SPACED" $SPACED \'c d\'', ENV) == ["a", "a b", "a", "b", "c d"]
+    assert words.expand_words('"" x', ENV) == ["", "x"]
 
 
 # -- .dockerignore -------------------------------------------------------------------------------
 
 def ignore(patterns, path):
-    return d.ignored(path, d.parse_ignore(patterns))
+    return context.ignored(path, context.parse_ignore(patterns))
 
 
 @pytest.mark.parametrize("patterns, path, excluded", [
@@ -212,5 +213,5 @@ def test_dockerignore(patterns, path, excluded):
 
 
 def test_dockerignore_exceptions_are_reported():
-    assert d.has_exceptions(d.parse_ignore("x\n!x/keep"))
-    assert not d.has_exceptions(d.parse_ignore("x\ny"))
+    assert context.has_exceptions(context.parse_ignore("x\n!x/keep"))
+    assert not context.has_exceptions(context.parse_ignore("x\ny"))

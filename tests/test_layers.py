@@ -10,6 +10,7 @@ import tarfile
 import pytest
 
 from minidocker.image import layers
+from minidocker.image.overlay import diff as docker_diff
 from minidocker.errors import InvalidArgument, MinidockerError
 
 
@@ -381,7 +382,7 @@ def test_commit_through_a_real_overlay(tmp_path, overlay):
     (merged / "opt/a/z").write_text("z")
     seen = snapshot(merged)
     overlay.umount(merged)
-    assert layers.diff(str(upper), [str(lower)]) == [
+    assert docker_diff(str(upper), [str(lower)]) == [
         ("C", "/etc"), ("C", "/etc/passwd"), ("A", "/etc/x"),
         ("C", "/opt"), ("C", "/opt/a"), ("D", "/opt/a/x"), ("A", "/opt/a/z"), ("D", "/opt/b"),
         ("C", "/tmp"), ("D", "/tmp/y")]
@@ -404,5 +405,5 @@ def test_diff_respects_whiteouts_between_lower_layers(tmp_path):
     (upper / "a").write_text("again")
     (upper / "b").write_text("changed")
     (upper / "c").write_text("new")
-    assert layers.diff(str(upper), [str(top), str(bottom)]) == [
+    assert docker_diff(str(upper), [str(top), str(bottom)]) == [
         ("A", "/a"), ("C", "/b"), ("A", "/c")]

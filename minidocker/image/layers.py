@@ -13,6 +13,9 @@ Two spellings of "deleted": OCI layers say ``.wh.NAME`` (a file) and
 ``.wh..wh..opq`` (this dir hides lower layers); overlayfs says a char device
 0:0 named NAME and the xattr trusted.overlay.opaque=y.  extract() translates
 OCI -> overlay, create() overlay -> OCI, diff() reads the overlay form.
+This module owns those rules: overlay.is_whiteout(), is_opaque() and the names are
+what the builder and the engine use too; tarinfo() is the one maker of tar
+headers (layers, `save` archives, base images).
 
 extract() into a scratch dir and rename it into place: a refused entry stops
 the extraction and leaves what was written so far (all of it inside dest).
@@ -24,12 +27,14 @@ import os
 import shutil
 import stat
 import tarfile
+import tempfile
 
 from minidocker.errors import InvalidArgument, MinidockerError
+from minidocker.image import overlay
 
 WHITEOUT = ".wh."                 # OCI: ".wh.NAME" deletes NAME of lower layers
 OPAQUE = ".wh..wh..opq"          # OCI: this directory hides all lower entries
-OPAQUE_XATTR = "trusted.overlay.opaque"
+OPAQUE_XATTR = overlay.OPAQUE_XATTR
 KEPT_XATTRS = ("user.", "security.capability")   # what a layer may carry
 XATTR_PAX = "SCHILY.xattr."      # how GNU tar and docker store xattrs in PAX
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -57,10 +62,6 @@ def _lstat(dir_fd, name):
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-
-
-def _is_whiteout(st):
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
 def _open_parent(dest_fd, parts, entry, create):
@@ -285,12 +286,22 @@ def extract(src, dest: str) -> int:
     return written
 
 
-def _info(name, st, kind):
+def tarinfo(name, kind=tarfile.REGTYPE, mode=0o644, uid=0, gid=0, mtime=0, size=0,
+            linkname=""):
+    """The one place a tar header is made.  Owners are numbers only (no user or
+    group names: the names in a container are its own /etc/passwd's business);
+    the defaults (root, time 0) make reproducible archives (save, base images)."""
     ti = tarfile.TarInfo(name)
-    ti.type, ti.mode = kind, stat.S_IMODE(st.st_mode)
-    ti.uid, ti.gid, ti.uname, ti.gname = st.st_uid, st.st_gid, "", ""
-    ti.mtime = st.st_mtime_ns // 10**9
+    ti.type, ti.mode, ti.size, ti.linkname = kind, mode, size, linkname
+    ti.uid, ti.gid, ti.uname, ti.gname, ti.mtime = uid, gid, "", "", mtime
     return ti
+
+
+def tarinfo_for(name, st, kind):
+    """A tar header for a file of a directory, from its lstat() result (the size of
+    a regular file is set by the caller, who stats the open file)."""
+    return tarinfo(name, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                   st.st_mtime_ns // 10**9)
 
 
 def _pax_xattrs(fd, rel):
@@ -312,8 +323,8 @@ def _add_dir(tf, dir_fd, prefix, links):
         if name.startswith(WHITEOUT):
             raise InvalidArgument(f"{rel}: names starting with {WHITEOUT!r} are reserved "
                                   "for whiteouts in a layer")
-        if _is_whiteout(st):                  # overlay whiteout -> OCI ".wh.NAME"
-            ti = _info(prefix + WHITEOUT + name, st, tarfile.REGTYPE)
+        if overlay.is_whiteout(st):                  # overlay whiteout -> OCI ".wh.NAME"
+            ti = tarinfo_for(prefix + WHITEOUT + name, st, tarfile.REGTYPE)
             ti.mode = 0o600
             tf.addfile(ti)
         elif stat.S_ISSOCK(st.st_mode):
@@ -321,15 +332,15 @@ def _add_dir(tf, dir_fd, prefix, links):
         elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             raise InvalidArgument(f"{rel}: device nodes cannot be stored in a layer")
         elif stat.S_ISLNK(st.st_mode):
-            ti = _info(rel, st, tarfile.SYMTYPE)
+            ti = tarinfo_for(rel, st, tarfile.SYMTYPE)
             ti.linkname = os.readlink(name, dir_fd=dir_fd)
             tf.addfile(ti)
         elif stat.S_ISFIFO(st.st_mode):
-            tf.addfile(_info(rel, st, tarfile.FIFOTYPE))
+            tf.addfile(tarinfo_for(rel, st, tarfile.FIFOTYPE))
         elif stat.S_ISREG(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if key in links:                  # another name of a file already stored
-                ti = _info(rel, st, tarfile.LNKTYPE)
+                ti = tarinfo_for(rel, st, tarfile.LNKTYPE)
                 ti.linkname = links[key]
                 tf.addfile(ti)
                 continue
@@ -341,14 +352,14 @@ def _add_dir(tf, dir_fd, prefix, links):
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) != key:
                     raise MinidockerError(f"{rel}: changed while being packed")
-                ti = _info(rel, st, tarfile.REGTYPE)
+                ti = tarinfo_for(rel, st, tarfile.REGTYPE)
                 ti.size = st.st_size
                 ti.pax_headers = _pax_xattrs(fd, rel)
                 tf.addfile(ti, f)
         elif stat.S_ISDIR(st.st_mode):
             fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
             try:
-                ti = _info(rel, st, tarfile.DIRTYPE)
+                ti = tarinfo_for(rel, st, tarfile.DIRTYPE)
                 ti.pax_headers = _pax_xattrs(fd, rel)
                 tf.addfile(ti)
                 try:
@@ -356,7 +367,7 @@ def _add_dir(tf, dir_fd, prefix, links):
                 except OSError:
                     opaque = False
                 if opaque:                    # overlay opaque dir -> OCI ".wh..wh..opq"
-                    ti = _info(rel + "/" + OPAQUE, st, tarfile.REGTYPE)
+                    ti = tarinfo_for(rel + "/" + OPAQUE, st, tarfile.REGTYPE)
                     ti.mode = 0o600
                     tf.addfile(ti)
                 _add_dir(tf, fd, rel + "/", links)
@@ -376,65 +387,16 @@ def create(src_dir: str, out) -> None:
         os.close(fd)
 
 
-def _is_opaque(path):
+def create_file(src_dir: str, tmp_dir: str, prefix: str = "layer-") -> str:
+    """create() into a new temp file in tmp_dir; return its path (the caller removes it)."""
+    fd, tar = tempfile.mkstemp(dir=tmp_dir, prefix=prefix, suffix=".tar")
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+        with os.fdopen(fd, "wb") as f:
+            create(src_dir, f)
+    except BaseException:
+        os.unlink(tar)
+        raise
+    return tar
 
 
-def _lookup(below, name):
-    """Is `name` visible through the lower dirs `below` (top first)? Which dirs merge under it?"""
-    dirs = []
-    for d in below:
-        path = os.path.join(d, name)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        if _is_whiteout(st):
-            break
-        if not stat.S_ISDIR(st.st_mode):
-            return True, dirs            # a non-dir ends the lookup (and hides what is below)
-        dirs.append(path)
-        if _is_opaque(path):
-            break
-    return bool(dirs), dirs
-
-
-def _visible(below):
-    seen, shown = set(), set()
-    for d in below:
-        for name in os.listdir(d):
-            if name not in seen:
-                seen.add(name)
-                if not _is_whiteout(os.lstat(os.path.join(d, name))):
-                    shown.add(name)
-    return shown
-
-
-def _diff_dir(upper, path, below, opaque, out):
-    names = sorted(os.listdir(upper))
-    if opaque:                           # everything of the lowers not in upper is gone
-        out.extend(("D", path + gone) for gone in _visible(below) - set(names))
-    for name in names:
-        full = os.path.join(upper, name)
-        st = os.lstat(full)
-        found, dirs = _lookup(below, name)
-        if _is_whiteout(st):
-            if found:
-                out.append(("D", path + name))
-            continue
-        out.append(("C" if found else "A", path + name))
-        if stat.S_ISDIR(st.st_mode):
-            _diff_dir(full, path + name + "/", dirs, opaque or _is_opaque(full), out)
-
-
-def diff(upper_dir, lower_dirs=()) -> list[tuple[str, str]]:
-    """docker diff: ("A"dded, "C"hanged, "D"eleted, path) from an overlay upper dir.
-
-    lower_dirs are the image's layer dirs, top first (overlay's lowerdir= order).
-    """
-    out = []
-    _diff_dir(upper_dir, "/", list(lower_dirs), False, out)
-    return sorted(out, key=lambda change: change[1])
+diff = overlay.diff         # where engine/snapshots.py looks for docker diff today
