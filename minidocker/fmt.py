@@ -49,10 +49,12 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365} years"
 
 
-def human_size(size: float, binary: bool = False) -> str:
+def human_size(size: float, binary: bool = False, digits: int | None = None) -> str:
     """go-units HumanSize ("2.14MB": powers of 1000, 3 digits), or with binary its
-    BytesSize ("1.5MiB": powers of 1024, 4 digits) as `docker stats` prints memory."""
-    base, digits = (1024, 4) if binary else (1000, 3)
+    BytesSize ("1.5MiB": powers of 1024, 4 digits) as `docker stats` prints memory.
+    digits: the CLI asks HumanSizeWithPrecision for 4 where it prints a build context."""
+    base, default = (1024, 4) if binary else (1000, 3)
+    digits = digits or default
     units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] if binary else ["B", "kB", "MB", "GB", "TB", "PB"]
     i = 0
     while size >= base and i < len(units) - 1:

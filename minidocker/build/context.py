@@ -16,6 +16,7 @@ import re
 import stat
 import sys
 
+from minidocker import fmt
 from minidocker.build import tree
 from minidocker.errors import InvalidArgument, NotFound
 
@@ -83,14 +84,8 @@ class ContextTree(tree.Tree):
 
 def size_text(size: int) -> str:
     """The context's size as the docker CLI prints it: go-units HumanSize with 4
-    significant digits ("2.048kB"), where `docker images` uses 3 ("2.05kB").
-    fmt.human_size has 3 digits fixed; until it takes digits=4, the same loop here."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{units[i]}"
+    significant digits ("2.048kB"), where `docker images` uses 3 ("2.05kB")."""
+    return fmt.human_size(size, digits=4)
 
 
 # -- .dockerignore --------------------------------------------------------------------------
