@@ -13,8 +13,8 @@ Never a traceback: a student should read what went wrong, not where in minidocke
 MINIDOCKER_DEBUG=1 shows the traceback of an unexpected error, for developers.
 """
 import argparse
-import errno
 import os
+import select
 import sys
 
 from minidocker import __version__
@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(only=None):
     """The argument parser.  Every command is listed, but only the one named on the command
-    line (`only`) gets its flags: adding all of them costs 40 ms at every start (the builder's
+    line (`only`) gets its flags: adding all of them costs tens of ms at every start (build's
     flags import the builder), and a container start should not pay for `image inspect`'s."""
     p = _Parser(prog=PROG, description="A small container engine that works like docker.")
     p.add_argument("-v", "--version", action="store_true", help="print the version and quit")
@@ -41,6 +41,7 @@ def build_parser(only=None):
         group, _, word = name.rpartition(" ")
         if group and group not in groups:
             g = sub.add_parser(group, help=GROUPS[group])
+            g.set_defaults(group_parser=g)
             groups[group] = g.add_subparsers(dest=group + "_cmd", parser_class=_Parser, metavar="COMMAND")
         cmd = COMMANDS[name]
         s = (groups[group] if group else sub).add_parser(word, help=cmd.help, add_help=False)
@@ -70,8 +71,8 @@ def _run(argv):
         print(f"minidocker version {__version__}")
         return 0
     cmd = getattr(a, "cli_command", None)
-    if cmd is None:
-        parser.print_help()
+    if cmd is None:                 # no command, or a group without its command (`minidocker image`)
+        getattr(a, "group_parser", parser).print_help()
         return 0 if a.cmd is None else 125
     try:
         return cmd.func(a) or 0
@@ -85,15 +86,15 @@ def _run(argv):
 
 def _report(e):
     """Any other error as one line, exit 125 (BrokenPipe: quietly, as docker dies of SIGPIPE)."""
-    if isinstance(e, MinidockerError):             # raised outside a command, e.g. by a flag
+    if isinstance(e, MinidockerError):             # raised outside a command (building its flags)
         return _one_line(f"{PROG}: {e}", e.code)
     if os.environ.get("MINIDOCKER_DEBUG") == "1":
         raise e
-    if isinstance(e, BrokenPipeError):
-        _forget_stdout()
-        return 128 + 13        # what a shell reports for a client killed by SIGPIPE (docker)
+    if isinstance(e, BrokenPipeError) and _reader_gone(1):
+        _forget_stdout()       # `minidocker ps | head -1`: docker dies of SIGPIPE, silently;
+        return 128 + 13        # a shell reports 128 + SIGPIPE for it
     if isinstance(e, OSError):
-        if e.errno == errno.EACCES or e.errno == errno.EPERM:
+        if isinstance(e, PermissionError):
             return _one_line(f"{PROG}: permission denied: {_os_message(e)} (minidocker needs root)", 125)
         return _one_line(f"{PROG}: {_os_message(e)}", 125)
     if isinstance(e, (ValueError, LookupError)):    # bad input the engine did not name
@@ -102,8 +103,16 @@ def _report(e):
                      f"(MINIDOCKER_DEBUG=1 shows where)", 125)
 
 
+def _reader_gone(fd):
+    """Is fd a pipe whose reader has closed it?  poll(2) reports POLLERR for such a pipe;
+    an EPIPE from elsewhere (a socket to a registry) is an error like any other."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def _os_message(e):
-    """An OSError on one line, the way Go prints one: "open /x: no such file or directory"."""
+    """An OSError on one line, as Go's errors read: "/x: no such file or directory"."""
     text = (e.strerror or str(e)).lower()
     return f"{e.filename}: {text}" if e.filename else text
 
