@@ -1,4 +1,4 @@
-"""`python -m minidocker ...` is the CLI (the same as the `minidocker` command)."""
+"""`python -m minidocker ...` is the CLI, the same as the `minidocker` command (layer: CLI)."""
 import sys
 
 from minidocker.cli import main

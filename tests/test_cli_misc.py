@@ -1,5 +1,6 @@
 """Smaller CLI behaviours: inspect -f templates, stable base image ids, version/info."""
 import json
+import re
 
 
 def test_inspect_format(cli, images_root):
@@ -28,3 +29,32 @@ def test_version_and_info(cli, images_root):
     assert "Storage driver:   overlay" in version and "Cgroup version:" in version
     info = cli("info", check=True).stdout
     assert " Images: 2" in info and "Containers: 0" in info
+
+
+def test_version_imports_no_engine():
+    """`minidocker --version` is the CLI's floor: it imports the parser and the command table,
+    not the engine, the image store, the runtime, the registry client nor the builder
+    (each 10-60 ms).  Before the CLI package it imported the builder for `build`'s flags."""
+    import subprocess
+    import sys
+    from conftest import REPO
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "minidocker", "--version"],
+                          capture_output=True, text=True, cwd=REPO, check=True)
+    assert proc.stdout == "minidocker version 0.1.0\n"
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
+    assert "minidocker.cli.main" in imported
+    heavy = [m for m in imported if m.split(".")[:2] in (["minidocker", p] for p in
+             ("engine", "image", "runtime", "distribution", "build", "shim", "kernel"))]
+    assert heavy == []
+
+
+def test_help_lists_every_command_of_the_table(cli):
+    from minidocker.cli import main                 # noqa: F401 (importing the CLI fills the table)
+    from minidocker.cli.commands import COMMANDS, GROUPS
+    listed = {None: cli("--help", check=True).stdout}
+    listed.update({g: cli(g, "--help", check=True).stdout for g in GROUPS})
+    for name, command in COMMANDS.items():
+        group, _, word = name.rpartition(" ")
+        text = listed[group or None]
+        assert re.search(rf"^    {re.escape(word)}\s", text, re.M) and command.help[:20] in text, name
+        assert cli(*name.split(), "--help").returncode == 0, name
