@@ -17,7 +17,7 @@ import os
 import select
 import sys
 
-from minidocker import __version__
+from minidocker.config import VERSION as __version__
 from minidocker.cli import containers, images, limits, registry, system   # noqa: F401 (they fill COMMANDS)
 from minidocker.cli.commands import COMMANDS, GROUPS, PROG
 from minidocker.errors import MinidockerError

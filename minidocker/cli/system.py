@@ -10,7 +10,8 @@ the cgroup version, not the containers and images services (20-40 ms each).
 import os
 import sys
 
-from minidocker import __version__, config, fmt
+from minidocker import config, fmt
+from minidocker.config import VERSION as __version__
 from minidocker.cli.commands import command, flag
 
 

@@ -124,7 +124,7 @@ def commit(ref: str, repository: str | None = None, changes=(), message: str = "
 
 
 def _child_config(c, image, changes, author):
-    from minidocker.cli import parse_change
+    from minidocker.image.changes import parse_change
     cfg = {k: v for k, v in image.config.items() if k not in ("history", "author", "comment")}
     cfg["rootfs"] = {"type": "layers", "diff_ids": list(image.diff_ids)}
     conf = dict(cfg.get("config") or {})
