@@ -3,17 +3,16 @@
 Layer: containers & images (what containerd, driven by dockerd, does).  The
 CLI and the Python API call these functions; a daemon will too.
 
-A container is a directory ROOT/containers/<id>/:
-    config.json   what `create` decided: image, command, env, limits (docker's inspect shape)
-    state.json    created -> running -> exited, written by start and by the monitor
-    spec.json     the runtime spec the monitor built at start (exec reuses it)
-    json.log      stdout/stderr as docker's json-file log driver writes them
-    upper/ work/  the overlay's writable layer and its scratch dir
-    rootfs/       where the overlay is mounted, inside the container's own mount
-                  namespace only: when the container ends, the mount ends with it
+A container is a directory ROOT/containers/<id>/, its bundle: runtime/bundle.py
+owns its files (config.json, state.json, spec.json, json.log, the snapshot dirs)
+and is the one way to change its state, under the container's lock.  The rootfs/
+is mounted inside the container's own mount namespace only: when the container
+ends, the mount ends with it.
 
-Every file is replaced by rename (store.write_atomic), so a reader never sees half a
-state; names are claimed under the store lock, so two `create --name x` cannot both win.
+Names are claimed under the store lock, so two `create --name x` cannot both win,
+and the image is leased there too (store.lease), so `rmi` cannot take it away.
+At start the engine builds the runtime spec (engine/spec.py) and hands it to the
+container's monitor (shim.py); a second start while one is under way is refused.
 """
 import json
 import os
@@ -22,28 +21,15 @@ import signal
 import sys
 import time
 
-from minidocker import config, fmt
-from minidocker.runtime import confine
+from minidocker import config
+from minidocker.runtime import bundle, cgroups, confine, procs, runc
 from minidocker.image import store
-from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.errors import CannotInvoke, CommandNotFound, Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.engine import names, namespaces, snapshots, spec
 from minidocker.engine.names import random_name
 
-# Limits that docker keeps in HostConfig and the cgroup module understands.
-LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
-              "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps")
-
-
-def _dir(cid, *parts):
-    return config.path("containers", cid, *parts)
-
-
-def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def _write_json(path, obj):
-    store.write_atomic(path, json.dumps(obj, indent=1).encode())
+LIMIT_KEYS = spec.LIMIT_KEYS
+_dir = bundle.path                    # the old name, still used by tests and other modules
 
 
 # -- records ------------------------------------------------------------------------
@@ -56,10 +42,7 @@ class Container:
 
     @property
     def config(self) -> dict:
-        try:
-            return _read_json(_dir(self.id, "config.json"))
-        except FileNotFoundError:
-            raise NotFound(f"No such container: {self.id[:12]}") from None
+        return bundle.read_config(self.id)
 
     @property
     def name(self) -> str:
@@ -67,18 +50,8 @@ class Container:
 
     @property
     def state(self) -> dict:
-        try:
-            state = _read_json(_dir(self.id, "state.json"))
-        except FileNotFoundError:
-            raise NotFound(f"No such container: {self.id[:12]}") from None
-        if state["Status"] == "running" and not _alive(state["ShimPid"], state["ShimStart"]):
-            # The monitor died without recording an end: the container is gone with it.
-            state = _read_json(_dir(self.id, "state.json"))
-            if state["Status"] == "running" and not _alive(state["ShimPid"], state["ShimStart"]):
-                state.update(Status="exited", Running=False, ExitCode=255, Pid=0,
-                             Error="the container's monitor died", FinishedAt=store.now())
-                _write_json(_dir(self.id, "state.json"), state)
-        return state
+        """The state as it is now; reading never writes (bundle.verdict)."""
+        return bundle.state(self.id)
 
     @property
     def status(self) -> str:
@@ -135,13 +108,11 @@ class Container:
 
     def diff(self) -> list[dict]:
         """docker-py's diff(): [{"Path": "/tmp/x", "Kind": 1}], Kind 0 changed, 1 added, 2 deleted."""
-        from minidocker.engine import snapshots
         kinds = {"C": 0, "A": 1, "D": 2}
         return [{"Path": path, "Kind": kinds[kind]} for kind, path in snapshots.diff(self.id)]
 
     def commit(self, repository=None, tag=None, message="", author="", changes=(), pause=True):
         """docker-py's commit(): a new image of this container's changes; returns the Image."""
-        from minidocker.engine import snapshots
         ref = f"{repository}:{tag}" if repository and tag else repository
         changes = [changes] if isinstance(changes, str) else list(changes or ())
         return snapshots.commit(self.id, ref, changes, message or "", author or "", pause)
@@ -152,35 +123,31 @@ class Container:
 
 def get(ref: str) -> Container:
     """Find a container by full id, unique id prefix, or name."""
-    base = config.path("containers")
-    ids = os.listdir(base) if os.path.isdir(base) else []
-    if ref in ids:
-        return Container(ref)
-    for cid in ids:
-        try:
-            if Container(cid).name == ref.lstrip("/"):
-                return Container(cid)
-        except NotFound:
-            continue
-    matches = [cid for cid in ids if ref and cid.startswith(ref)]
-    if len(matches) == 1:
-        return Container(matches[0])
-    if len(matches) > 1:
-        raise NotFound(f"multiple IDs found with provided prefix: {ref}")
-    raise NotFound(f"No such container: {ref}")
+    return Container(names.resolve(ref))
 
 
 def list_containers(all: bool = False) -> list[Container]:
-    base = config.path("containers")
     found = []
-    for cid in os.listdir(base) if os.path.isdir(base) else []:
+    for cid in bundle.ids():
         c = Container(cid)
         try:
             if all or c.status == "running":
                 found.append((c.config["Created"], c))
         except (NotFound, ValueError):
-            continue                  # being created or removed right now
+            continue                  # being removed right now
     return [c for _, c in sorted(found, key=lambda p: p[0], reverse=True)]
+
+
+def running_ids() -> frozenset:
+    """The ids of the running (or starting) containers: images they use cannot be removed."""
+    found = set()
+    for cid in bundle.ids():
+        try:
+            if bundle.state(cid)["Status"] in ("running", "starting"):
+                found.add(cid)
+        except NotFound:
+            continue
+    return frozenset(found)
 
 
 # -- create ------------------------------------------------------------------------
@@ -219,7 +186,6 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
                                           key != "BlkioDeviceWriteBps" else [])
     hc.update({k: v for k, v in (host_config or {}).items() if k not in hc})
     _check_limits(hc)
-    from minidocker.runtime import namespaces
     hc.update(namespaces.modes(privileged, pid=pid_mode, network=network_mode, ipc=ipc_mode,
                                uts=uts_mode, userns=userns_mode, cgroupns=cgroupns))
     if "host" in (hc["UTSMode"], hc["NetworkMode"]):    # docker: then the host's own name
@@ -238,6 +204,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
         "HostConfig": hc, "Capabilities": caps, "NoNewPrivileges": security["no-new-privileges"],
     }
     os.makedirs(config.path("containers"), exist_ok=True)
+    lease = getattr(store, "lease", None)      # image leases (image/store.py), once merged
     with store.lock():
         if name is not None:
             _check_name(name)
@@ -247,16 +214,14 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
             while name in taken:
                 name = random_name()
         record["Name"] = "/" + name
-        tmp = config.path("containers", "." + cid)
-        for sub in ("upper", "work", "rootfs"):
-            os.makedirs(os.path.join(tmp, sub))
-        _write_json(os.path.join(tmp, "config.json"), record)
-        _write_json(os.path.join(tmp, "state.json"), {
-            "Status": "created", "Running": False, "Paused": False, "Restarting": False,
-            "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
-            "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z",
-            "ShimPid": 0, "ShimStart": 0})
-        os.rename(tmp, _dir(cid))
+        if lease:                       # under the lock: an rmi either sees it or went first
+            lease(cid, img.manifest_digest)
+        try:
+            bundle.create(cid, record)
+        except BaseException:
+            if lease:
+                store.release(cid)
+            raise
     return Container(cid)
 
 
@@ -299,42 +264,27 @@ def _merge_env(image_env, env):
 def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False):
     """Start a created or exited container by launching its monitor (shim.py).
 
-    The monitor is a separate program (fork+exec, never a fork of the caller,
-    which may be a Jupyter kernel).  It daemonizes, so the container outlives the
-    caller; it reports on a pipe: "started SHIM INIT" or "error CODE MESSAGE",
-    then, for an attached start, "exited CODE" once all output is delivered.
+    The engine builds the runtime spec (spec.json), then launches the monitor, a
+    separate program (fork+exec, never a fork of the caller, which may be a
+    Jupyter kernel).  It daemonizes, so the container outlives the caller; it
+    reports on a pipe: "started SHIM INIT" or "error CODE MESSAGE", then, for an
+    attached start, "exited CODE" once all output is delivered.
+
+    A container is started once at a time: a start while another is under way is
+    refused (Conflict), as dockerd refuses; one of a running container does nothing.
 
     attach: the container's output is copied to stdio (default: our own 0,1,2),
     and the returned object's .wait_exit() gives the exit code.
     """
     c = get(cid)
-    with store.lock():
-        if c.status == "running":
-            return _Attachment(c, None)
-        state = c.state
-        state.update(Status="starting")
-        _write_json(_dir(c.id, "state.json"), state)
-    import subprocess                 # here, not at the top: the monitor never needs it
-    status_r, status_w = os.pipe()
-    if attach:
-        stdio = stdio or (0, 1, 2)
-        fds = {"stdin": stdio[0] if interactive else subprocess.DEVNULL,
-               "stdout": stdio[1], "stderr": stdio[2]}
-    else:
-        fds = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    env = dict(os.environ, MINIDOCKER_ROOT=config.root())
-    flags = ("attach" if attach else "detach") + (",stdin" if attach and interactive else "")
-    # The monitor needs only the standard library and this package: -S skips site-packages
-    # and its start-up hooks (~45 ms of every run), PYTHONPATH still finds minidocker.
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    if not _claim_start(c):
+        return _Attachment(c, None)
     try:
-        launcher = subprocess.Popen(
-            [sys.executable, "-S", "-m", "minidocker.shim", c.id, str(status_w), flags],
-            pass_fds=(status_w,), start_new_session=True, env=env, **fds)
-    finally:
-        os.close(status_w)
-    launcher.wait()                   # the monitor forks and its first process exits at once
+        bundle.write_spec(c.id, spec.build(c.id))
+    except MinidockerError as e:        # e.g. a corrupted layer, or a joined container gone
+        _start_failed(c, e)
+        raise
+    status_r = _launch_monitor(c, attach, stdio, interactive)
     status = _StatusPipe(status_r)
     line = status.readline()
     if line.startswith("started"):
@@ -347,20 +297,70 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
     raise MinidockerError(f"container {c.id[:12]} did not start (monitor said {line!r})")
 
 
+def _claim_start(c) -> bool:
+    """Mark the container "starting" under its lock; False if it runs already."""
+    with bundle.changing_state(c.id) as state:
+        now = dict(bundle.verdict(state))     # a copy: state is cleared below
+        if now["Status"] == "running":
+            return False
+        if now["Status"] == "starting":
+            raise Conflict(f"Cannot start container {c.id[:12]}: it is already being started")
+        state.clear()
+        state.update(now, Status="starting", StarterPid=os.getpid(),
+                     StarterStart=procs.start_ticks(os.getpid()), ShimPid=0, ShimStart=0)
+    return True
+
+
+def _start_failed(c, error):
+    """The engine could not build the spec: back to "created" with the error, as the monitor does."""
+    with bundle.changing_state(c.id) as state:
+        state.update(Status="created" if state["StartedAt"] == bundle.NEVER else "exited",
+                     Running=False, Pid=0, ExitCode=error.code, Error=str(error))
+    if c.config["HostConfig"].get("AutoRemove"):
+        _delete(c.id)
+
+
+def _launch_monitor(c, attach, stdio, interactive) -> int:
+    """fork+exec `python -m minidocker.shim ID STATUS_FD MODE`; return the status pipe's read end."""
+    import subprocess                 # here, not at the top: costly, and only start needs it
+    status_r, status_w = os.pipe()
+    if attach:
+        stdio = stdio or (0, 1, 2)
+        fds = {"stdin": stdio[0] if interactive else subprocess.DEVNULL,
+               "stdout": stdio[1], "stderr": stdio[2]}
+    else:
+        fds = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    env = dict(os.environ, MINIDOCKER_ROOT=config.root())
+    flags = ("attach" if attach else "detach") + (",stdin" if attach and interactive else "")
+    # The monitor needs only the standard library and this package: -S skips site-packages
+    # and its start-up hooks (~45 ms of every run), PYTHONPATH still finds minidocker.
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    try:
+        launcher = subprocess.Popen(
+            [sys.executable, "-S", "-m", "minidocker.shim", c.id, str(status_w), flags],
+            pass_fds=(status_w,), start_new_session=True, env=env, **fds)
+        launcher.wait()               # the monitor forks and its first process exits at once
+    except BaseException:
+        os.close(status_r)
+        _restore_after_failed_start(c)
+        raise
+    finally:
+        os.close(status_w)
+    return status_r
+
+
 def _restore_after_failed_start(c):
     """If the monitor died before saying anything, put the state back as it was."""
-    with store.lock():
-        try:
-            state = c.state
-        except NotFound:                  # --rm: the monitor already removed it
-            return
-        if state["Status"] == "starting":
-            state.update(Status="exited" if state["StartedAt"][:4] != "0001" else "created")
-            _write_json(_dir(c.id, "state.json"), state)
+    try:
+        with bundle.changing_state(c.id) as state:
+            if state["Status"] == "starting":
+                state.update(Status="exited" if state["StartedAt"] != bundle.NEVER else "created")
+    except NotFound:                      # --rm: the monitor already removed it
+        pass
 
 
 def _error_for(code, message):
-    from minidocker.errors import CannotInvoke, CommandNotFound
     cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, MinidockerError)
     return cls(message)
 
@@ -420,16 +420,16 @@ def parse_signal(sig) -> int:
 
 
 def kill(cid: str, sig="KILL") -> None:
-    """docker kill: send a signal to the container's PID 1."""
+    """docker kill: send a signal to the container's PID 1.
+
+    Through a pidfd, after checking PID 1's start time (runtime/procs.py): the
+    pid in state.json may have been reused by a stranger since PID 1 exited."""
     c = get(cid)
     number = parse_signal(sig)
     state = c.state
     if state["Status"] != "running":
         raise Conflict(f"Cannot kill container: {cid}: Container {c.id} is not running")
-    try:
-        os.kill(state["Pid"], number)
-    except ProcessLookupError:
-        pass
+    procs.send_signal(state["Pid"], state.get("PidStart"), number)
 
 
 def stop(cid: str, timeout: float | None = 10) -> None:
@@ -478,32 +478,13 @@ def wait(cid: str, timeout: float | None = None, only_running: bool = False):
 
 
 def _wait_process(pid, start_ticks, timeout):
-    try:
-        fd = os.pidfd_open(pid)
-    except (ProcessLookupError, OSError):
+    fd = procs.open_pidfd(pid, start_ticks)
+    if fd is None:
         return
     try:
-        if _alive(pid, start_ticks):
-            select.select([fd], [], [], timeout)
+        select.select([fd], [], [], timeout)   # a pidfd is readable once its process exits
     finally:
         os.close(fd)
-
-
-def _alive(pid, start_ticks) -> bool:
-    """Is pid still the process we started (not a zombie, not a recycled pid)?"""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and int(fields[19]) == start_ticks
-
-
-def process_start_ticks(pid) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[19])
 
 
 # -- update: change limits ------------------------------------------------------------------
@@ -517,13 +498,12 @@ def update(cid: str, limits: dict) -> None:
     docker, a value None or 0 leaves that limit as it is, -1 lifts it; device
     rules replace the rule for the same device, and Rate 0 removes it.
     """
-    from minidocker.runtime import cgroups
     unknown = sorted(set(limits) - set(LIMIT_KEYS))
     if unknown:
         raise InvalidArgument(f"cannot update {', '.join(unknown)}: only {', '.join(LIMIT_KEYS)}")
     limits = {k: v for k, v in limits.items() if v is not None and v != 0 and v != []}
     c = get(cid)
-    with store.lock():
+    with bundle.locked(c.id):             # no state change (start, exit) while we change limits
         record, state = c.config, c.state
         if state["Status"] == "starting":
             raise Conflict(f"Cannot update container {c.id}: it is starting; try again")
@@ -540,13 +520,12 @@ def update(cid: str, limits: dict) -> None:
         except MinidockerError as e:
             raise type(e)(f"Cannot update container {c.id}: {e}") from None
         record["HostConfig"] = hc
-        _write_json(_dir(c.id, "config.json"), record)
+        bundle.write_json(bundle.path(c.id, "config.json"), record)
 
 
 def _check_limits(hc: dict) -> None:
     """Let the kernel judge limits before they are kept: make a scratch cgroup with
     them and remove it, so a bad value fails now, not at the next start."""
-    from minidocker.runtime import cgroups
     limits = {k: hc[k] for k in LIMIT_KEYS if hc.get(k)}
     if not limits:
         return
@@ -566,25 +545,23 @@ def remove(cid: str, force: bool = False) -> None:
         if not force:
             raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
                            "before attempting removal or force remove")
-        try:
-            kill(c.id, "KILL")
-        except Conflict:
-            pass
-        wait(c.id, timeout=30, only_running=True)
+        deadline = time.monotonic() + 30
+        while c.status in ("running", "starting") and time.monotonic() < deadline:
+            try:
+                kill(c.id, "KILL")        # a starting container: kill it once it runs
+            except Conflict:
+                pass
+            wait(c.id, timeout=0.2, only_running=True)
     _delete(c.id)
 
 
 def _delete(cid):
-    from minidocker.runtime import cgroups
+    """Kill what is left in the cgroup, delete the bundle, drop the image lease."""
     cgroups.Cgroup(cid).destroy()
-    path = _dir(cid)
-    trash = config.path("containers", ".rm-" + cid)
-    try:
-        os.rename(path, trash)        # gone from listings at once, even if rmtree is slow
-    except FileNotFoundError:
-        return
-    import shutil
-    shutil.rmtree(trash, ignore_errors=True)
+    bundle.remove(cid)
+    release = getattr(store, "release", None)     # image leases (image/store.py), once merged
+    if release:
+        release(cid)
 
 
 def prune() -> tuple[list[str], int]:
@@ -616,6 +593,15 @@ def _du(path) -> int:
 
 def images_in_use() -> set[str]:
     return {c.config["Image"] for c in list_containers(all=True)}
+
+
+def remove_image(ref: str, force: bool = False) -> list[str]:
+    """docker rmi: refused for an image a running container uses, even with force;
+    with force, an image a stopped container uses is untagged and its layers stay
+    (the container's lease keeps them: image/store.py)."""
+    if getattr(store, "lease", None):
+        return store.remove(ref, force, running=running_ids())
+    return store.remove(ref, force, images_in_use())  # the store without leases
 
 
 # -- logs -------------------------------------------------------------------------------------
@@ -663,14 +649,13 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
 
     Runs in the calling process (the CLI), which forks; the Python API goes through the CLI.
     """
-    from minidocker.runtime import cgroups, runc
     c = get(cid)
     state = c.state
-    if state["Status"] != "running":
+    if state["Status"] != "running" or not procs.alive(state["Pid"], state.get("PidStart")):
         raise Conflict(f"Container {c.id} is not running")
     if not cmd:
         raise InvalidArgument("No command specified")
-    spec = _read_json(_dir(c.id, "spec.json"))
+    spec = bundle.read_spec(c.id)
     process = dict(spec["process"])
     process.update(args=list(cmd), terminal=tty,
                    env=_merge_env(process["env"], env),
@@ -679,5 +664,5 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
         process["user"] = user
     if console_size:
         process["consoleSize"] = console_size
-    procs = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
-    return runc.exec_in(state["Pid"], spec, process, stdio, procs, on_started, console)
+    procs_files = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
+    return runc.exec_in(state["Pid"], spec, process, stdio, procs_files, on_started, console)

@@ -97,7 +97,7 @@ def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None,
     try:
         if before_start:
             before_start(middle)
-        os.write(go_w, b"go")
+        os.write(go_w, b"go")         # the explicit go: without it the middle process exits
         if "user" in spec["namespaces"] and os.read(user_r, 1):
             try:                      # only root of the parent namespace may write them
                 userns.write_maps(middle, spec)
@@ -105,9 +105,18 @@ def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None,
                 map_error = MinidockerError(f"cannot write the container's uid_map/gid_map: {e}")
             os.write(go_w, b"no" if map_error else b"ok")
         os.close(go_w)
+        go_w = None
         init = _read_all(pid_r)
         os.waitpid(middle, 0)
         error = _read_all(err_r)
+    except BaseException:
+        # Setup failed here (e.g. the cgroup refused the pid): the middle process
+        # must not go on to make a container nobody watches.  Kill and reap it.
+        if go_w is not None:
+            _close_quietly(go_w)
+        _kill_quietly(middle)
+        _reap_quietly(middle)
+        raise
     finally:
         for fd in (pid_r, err_r, user_r):
             _close_quietly(fd)
@@ -123,7 +132,8 @@ def create(spec: dict, stdin: int, stdout: int, stderr: int, before_start=None,
 
 
 def _middle(spec, stdio, go_r, pid_w, err_w, console, user_w):
-    os.read(go_r, 2)                  # wait until we are in the cgroup
+    if os.read(go_r, 2) != b"go":     # wait until we are in the cgroup; no go, no container
+        os._exit(1)
     new = namespaces.new_kinds(spec)
     namespaces.join_paths(namespaces.joined(spec))   # while we are root of the host
     if "user" in new:
@@ -436,48 +446,68 @@ def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on
     container that is not ours already (setns(2), in namespaces.JOIN_ORDER), then
     fork, because a new pid namespace applies only to children.
     """
-    err_r, err_w = os.pipe()
-    fds = namespaces.open_all(init_pid)
-    middle = os.fork()
+    fds = namespaces.open_all(init_pid)   # NotFound if init is gone: nothing opened then
+    try:
+        err_r, err_w = os.pipe()
+    except BaseException:
+        namespaces.close_all(fds)
+        raise
+    try:
+        middle = os.fork()
+    except BaseException:
+        namespaces.close_all(fds)
+        os.close(err_r), os.close(err_w)
+        raise
     if middle == 0:
         try:
             os.close(err_r)
-            for path in cgroup_procs:
-                with open(path, "w") as f:
-                    f.write("0")
-            namespaces.enter(fds)
-            child = os.fork()
-            if child == 0:
-                try:
-                    os.setsid()
-                    _reset_signals()
-                    if process.get("terminal"):
-                        _attach_console(console, process.get("consoleSize"))
-                    else:
-                        for target, fd in enumerate(stdio):
-                            os.dup2(fd, target)
-                    _exec_process(spec, process, err_w)
-                except BaseException as e:
-                    _report(err_w, getattr(e, "code", 125), _describe(e))
-            os.close(err_w)
-            for fd in set(stdio):         # a pty's last holder must be the process itself
-                if fd > 2:
-                    os.close(fd)
-            signal.signal(signal.SIGINT, lambda *a: os.kill(child, signal.SIGINT))
-            signal.signal(signal.SIGTERM, lambda *a: os.kill(child, signal.SIGTERM))
-            os._exit(wait_status(child))
+            _exec_middle(process, spec, stdio, fds, err_w, cgroup_procs, console)
         except BaseException as e:
             _report(err_w, getattr(e, "code", 125), _describe(e))
     os.close(err_w)
     namespaces.close_all(fds)
-    if on_started:
-        on_started(middle)                # e.g. copy a terminal until the process ends
-    error = _read_all(err_r)
-    os.close(err_r)
+    try:
+        if on_started:
+            on_started(middle)            # e.g. copy a terminal until the process ends
+        error = _read_all(err_r)
+    except BaseException:
+        _kill_quietly(middle)
+        _reap_quietly(middle)
+        raise
+    finally:
+        os.close(err_r)
     status = wait_status(middle)
     if error:
         _raise_reported(error)
     return status
+
+
+def _exec_middle(process, spec, stdio, fds, err_w, cgroup_procs, console):
+    """exec's middle process: join the cgroup and the namespaces, fork, wait."""
+    for path in cgroup_procs:
+        with open(path, "w") as f:
+            f.write("0")
+    namespaces.enter(fds)
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setsid()
+            _reset_signals()
+            if process.get("terminal"):
+                _attach_console(console, process.get("consoleSize"))
+            else:
+                for target, fd in enumerate(stdio):
+                    os.dup2(fd, target)
+            _exec_process(spec, process, err_w)
+        except BaseException as e:
+            _report(err_w, getattr(e, "code", 125), _describe(e))
+    os.close(err_w)
+    for fd in set(stdio):             # a pty's last holder must be the process itself
+        if fd > 2:
+            os.close(fd)
+    signal.signal(signal.SIGINT, lambda *a: os.kill(child, signal.SIGINT))
+    signal.signal(signal.SIGTERM, lambda *a: os.kill(child, signal.SIGTERM))
+    os._exit(wait_status(child))
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -518,6 +548,13 @@ def _close_quietly(fd):
     try:
         os.close(fd)
     except OSError:
+        pass
+
+
+def _kill_quietly(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)      # our own child, not yet reaped: the pid is still its
+    except ProcessLookupError:
         pass
 
 
