@@ -33,11 +33,12 @@ from minidocker import kernel
 from minidocker.errors import MinidockerError
 
 
-def _fault(point: str) -> None:
+def _fault(point: str, error=MinidockerError) -> None:
     """A failure on purpose, for the tests: MINIDOCKER_FAULT=<point> makes the monitor
-    fail there, as a cgroup or a disk could (tests/test_engine_races.py)."""
+    fail there, as a cgroup, a pipe or a disk could (tests/test_engine_races.py)."""
     if os.environ.get("MINIDOCKER_FAULT") == point:
-        raise MinidockerError(f"injected fault at {point}")
+        raise error(errno.EBADF, f"injected fault at {point}") if error is OSError \
+            else error(f"injected fault at {point}")
 
 
 class Monitor:
@@ -117,8 +118,8 @@ class Monitor:
 
     def _before_start(self, pid):
         """In the runtime, between its fork and the go: the process joins the cgroup."""
+        _fault("before_start")           # as if the kernel refused the pid
         self.cgroup.add(pid)
-        _fault("before_start")
 
     def _pump(self, pid, outputs, stdin_fd, master):
         """Copy output to the log (and the client) until PID 1 exits and the pipes drain."""
@@ -158,6 +159,7 @@ class Monitor:
                     continue
                 try:
                     data = os.read(fd, 65536)
+                    _fault("read", OSError)
                     _fault("pump")
                 except OSError as e:
                     if e.errno != errno.EIO:   # EIO: the pty's last user closed it, as expected

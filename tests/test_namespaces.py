@@ -197,6 +197,7 @@ def test_ipc_donor_gone_at_start(cli, start):
     # docker keeps the donor's id, not its name (HostConfig.IpcMode "container:<id>")
     assert json.loads(cli("inspect", "late").stdout)[0]["HostConfig"]["IpcMode"] == "container:" + donor_id
     cli("rm", "-f", "donor2", check=True)
+    start("donor2", "--ipc", "shareable")         # a stranger under the same name is not joined
     try:
         proc = cli("start", "-a", "late")
         assert proc.returncode != 0 and "Traceback" not in proc.stderr

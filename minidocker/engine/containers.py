@@ -298,15 +298,15 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
 
 
 def _claim_start(c) -> bool:
-    """Mark the container "starting" under its lock; False if it runs already."""
+    """Mark the container "starting" under its lock; False if it runs already.
+    A dead monitor's or starter's leftovers are first recorded as what they mean."""
+    bundle.settle(c.id, store.now())
     with bundle.changing_state(c.id) as state:
-        now = dict(bundle.verdict(state))     # a copy: state is cleared below
-        if now["Status"] == "running":
+        if state["Status"] == "running":
             return False
-        if now["Status"] == "starting":
+        if state["Status"] == "starting":
             raise Conflict(f"Cannot start container {c.id[:12]}: it is already being started")
-        state.clear()
-        state.update(now, Status="starting", StarterPid=os.getpid(),
+        state.update(Status="starting", StarterPid=os.getpid(),
                      StarterStart=procs.start_ticks(os.getpid()), ShimPid=0, ShimStart=0)
     return True
 
