@@ -1,7 +1,8 @@
-"""Containers: their records, their state, and the lifecycle verbs.
+"""Containers: their records, create, update, remove, prune, logs.
 
-Layer: containers & images (what containerd, driven by dockerd, does).  The
-CLI and the Python API call these functions; a daemon will too.
+Layer: engine (what dockerd's daemon/create.go, update.go, delete.go and its
+json-file log driver do).  The CLI and the Python API call these functions; a
+daemon will too.  Starting, stopping and exec are in lifecycle.py.
 
 A container is a directory ROOT/containers/<id>/, its bundle: runtime/bundle.py
 owns its files (config.json, state.json, spec.json, json.log, the snapshot dirs)
@@ -16,16 +17,17 @@ container's monitor (shim.py); a second start while one is under way is refused.
 """
 import json
 import os
-import select
-import signal
 import sys
 import time
 
 from minidocker import config
-from minidocker.runtime import bundle, cgroups, confine, procs, runc
+from minidocker.runtime import bundle, cgroups, confine
 from minidocker.image import store
-from minidocker.errors import CannotInvoke, CommandNotFound, Conflict, InvalidArgument, MinidockerError, NotFound
-from minidocker.engine import names, namespaces, snapshots, spec
+from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.engine import lifecycle, names, namespaces, snapshots, spec
+# The verbs that run containers live in lifecycle.py; their old names here too (the CLI uses them).
+from minidocker.engine.lifecycle import (SIGNALS, exec_process, kill, parse_signal,  # noqa: F401
+                                         start, stop, wait)
 from minidocker.engine.names import random_name
 
 LIMIT_KEYS = spec.LIMIT_KEYS
@@ -177,7 +179,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
     for item in env:
         if not item or item.startswith("="):
             raise InvalidArgument(f"invalid environment variable: {item!r}")
-    merged_env = _merge_env(icfg.get("Env") or [], env)
+    merged_env = spec.merge_env(icfg.get("Env") or [], env)
     cid = os.urandom(32).hex()
     hc = {"AutoRemove": auto_remove, "Privileged": privileged, "CapAdd": list(cap_add),
           "CapDrop": list(cap_drop), "SecurityOpt": list(security_opt), "NetworkMode": "default"}
@@ -247,246 +249,6 @@ def _security_opts(opts):
     return out
 
 
-def _merge_env(image_env, env):
-    merged = {}
-    for item in list(image_env) + list(env):
-        key, sep, value = item.partition("=")
-        if not sep:                   # -e NAME takes the value from the caller's environment
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        merged[key] = value
-    return [f"{k}={v}" for k, v in merged.items()]
-
-
-# -- start: hand the container to its monitor --------------------------------------------
-
-def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False):
-    """Start a created or exited container by launching its monitor (shim.py).
-
-    The engine builds the runtime spec (spec.json), then launches the monitor, a
-    separate program (fork+exec, never a fork of the caller, which may be a
-    Jupyter kernel).  It daemonizes, so the container outlives the caller; it
-    reports on a pipe: "started SHIM INIT" or "error CODE MESSAGE", then, for an
-    attached start, "exited CODE" once all output is delivered.
-
-    A container is started once at a time: a start while another is under way is
-    refused (Conflict), as dockerd refuses; one of a running container does nothing.
-
-    attach: the container's output is copied to stdio (default: our own 0,1,2),
-    and the returned object's .wait_exit() gives the exit code.
-    """
-    c = get(cid)
-    if not _claim_start(c):
-        return _Attachment(c, None)
-    try:
-        bundle.write_spec(c.id, spec.build(c.id))
-    except MinidockerError as e:        # e.g. a corrupted layer, or a joined container gone
-        _start_failed(c, e)
-        raise
-    status_r = _launch_monitor(c, attach, stdio, interactive)
-    status = _StatusPipe(status_r)
-    line = status.readline()
-    if line.startswith("started"):
-        return _Attachment(c, status, int(line.split()[1]))
-    status.close()
-    _restore_after_failed_start(c)
-    if line.startswith("error"):
-        _, code, message = line.split(" ", 2)
-        raise _error_for(int(code), message.strip())
-    raise MinidockerError(f"container {c.id[:12]} did not start (monitor said {line!r})")
-
-
-def _claim_start(c) -> bool:
-    """Mark the container "starting" under its lock; False if it runs already.
-    A dead monitor's or starter's leftovers are first recorded as what they mean."""
-    bundle.settle(c.id, store.now())
-    with bundle.changing_state(c.id) as state:
-        if state["Status"] == "running":
-            return False
-        if state["Status"] == "starting":
-            raise Conflict(f"Cannot start container {c.id[:12]}: it is already being started")
-        state.update(Status="starting", StarterPid=os.getpid(),
-                     StarterStart=procs.start_ticks(os.getpid()), ShimPid=0, ShimStart=0)
-    return True
-
-
-def _start_failed(c, error):
-    """The engine could not build the spec: back to "created" with the error, as the monitor does."""
-    with bundle.changing_state(c.id) as state:
-        state.update(Status="created" if state["StartedAt"] == bundle.NEVER else "exited",
-                     Running=False, Pid=0, ExitCode=error.code, Error=str(error))
-    if c.config["HostConfig"].get("AutoRemove"):
-        _delete(c.id)
-
-
-def _launch_monitor(c, attach, stdio, interactive) -> int:
-    """fork+exec `python -m minidocker.shim ID STATUS_FD MODE`; return the status pipe's read end."""
-    import subprocess                 # here, not at the top: costly, and only start needs it
-    status_r, status_w = os.pipe()
-    if attach:
-        stdio = stdio or (0, 1, 2)
-        fds = {"stdin": stdio[0] if interactive else subprocess.DEVNULL,
-               "stdout": stdio[1], "stderr": stdio[2]}
-    else:
-        fds = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    env = dict(os.environ, MINIDOCKER_ROOT=config.root())
-    flags = ("attach" if attach else "detach") + (",stdin" if attach and interactive else "")
-    # The monitor needs only the standard library and this package: -S skips site-packages
-    # and its start-up hooks (~45 ms of every run), PYTHONPATH still finds minidocker.
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    try:
-        launcher = subprocess.Popen(
-            [sys.executable, "-S", "-m", "minidocker.shim", c.id, str(status_w), flags],
-            pass_fds=(status_w,), start_new_session=True, env=env, **fds)
-        launcher.wait()               # the monitor forks and its first process exits at once
-    except BaseException:
-        os.close(status_r)
-        _restore_after_failed_start(c)
-        raise
-    finally:
-        os.close(status_w)
-    return status_r
-
-
-def _restore_after_failed_start(c):
-    """If the monitor died before saying anything, put the state back as it was."""
-    try:
-        with bundle.changing_state(c.id) as state:
-            if state["Status"] == "starting":
-                state.update(Status="exited" if state["StartedAt"] != bundle.NEVER else "created")
-    except NotFound:                      # --rm: the monitor already removed it
-        pass
-
-
-def _error_for(code, message):
-    cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, MinidockerError)
-    return cls(message)
-
-
-class _StatusPipe:
-    def __init__(self, fd):
-        self.fd, self.buf = fd, b""
-
-    def readline(self) -> str:
-        while b"\n" not in self.buf:
-            try:
-                chunk = os.read(self.fd, 4096)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.decode()
-
-    def close(self):
-        os.close(self.fd)
-
-
-class _Attachment:
-    """A started container; for an attached start, the pipe its monitor reports on."""
-
-    def __init__(self, container, status, shim_pid=None):
-        self.container, self.status, self.shim_pid = container, status, shim_pid
-
-    def wait_exit(self) -> int:
-        """For an attached start: block until the monitor reports the exit code."""
-        if self.status is None:
-            return wait(self.container.id)
-        line = self.status.readline()
-        self.status.close()
-        if line.startswith("exited"):
-            return int(line.split()[1])
-        return wait(self.container.id)
-
-
-# -- stop, kill, wait --------------------------------------------------------------------
-
-SIGNALS = {s.name[3:]: s for s in signal.Signals if s.name.startswith("SIG") and "_" not in s.name}
-
-
-def parse_signal(sig) -> int:
-    if isinstance(sig, int):
-        return sig
-    text = str(sig).upper()
-    text = text[3:] if text.startswith("SIG") else text
-    if text.isdigit():
-        return int(text)
-    if text not in SIGNALS:
-        raise InvalidArgument(f"Invalid signal: {sig}")
-    return SIGNALS[text]
-
-
-def kill(cid: str, sig="KILL") -> None:
-    """docker kill: send a signal to the container's PID 1.
-
-    Through a pidfd, after checking PID 1's start time (runtime/procs.py): the
-    pid in state.json may have been reused by a stranger since PID 1 exited."""
-    c = get(cid)
-    number = parse_signal(sig)
-    state = c.state
-    if state["Status"] != "running":
-        raise Conflict(f"Cannot kill container: {cid}: Container {c.id} is not running")
-    procs.send_signal(state["Pid"], state.get("PidStart"), number)
-
-
-def stop(cid: str, timeout: float | None = 10) -> None:
-    """docker stop: the stop signal (SIGTERM) to PID 1, then SIGKILL after timeout seconds.
-
-    A PID 1 gets no default signal actions: a shell or `sleep` that installed no
-    handler ignores SIGTERM, so such a container takes the whole timeout to stop.
-    """
-    c = get(cid)
-    if c.status != "running":
-        return
-    try:
-        kill(c.id, c.config["Config"].get("StopSignal") or "TERM")
-    except Conflict:
-        return
-    if wait(c.id, timeout=10 if timeout is None else timeout, only_running=True) is None:
-        try:
-            kill(c.id, "KILL")
-        except Conflict:
-            pass
-        wait(c.id, only_running=True)
-
-
-def wait(cid: str, timeout: float | None = None, only_running: bool = False):
-    """Block until the container is not running; return its exit code, or None on timeout.
-
-    While running, wait on a pidfd of its monitor (pidfd_open(2)): the monitor
-    exits right after it records the container's end.
-    """
-    c = get(cid)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        try:
-            state = c.state
-        except NotFound:
-            return 0 if only_running else None
-        if state["Status"] == "exited" or (only_running and state["Status"] == "created"):
-            return state["ExitCode"]
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            return None
-        if state["Status"] == "running":
-            _wait_process(state["ShimPid"], state["ShimStart"], left)
-        else:
-            time.sleep(0.02 if left is None else min(0.02, left))
-
-
-def _wait_process(pid, start_ticks, timeout):
-    fd = procs.open_pidfd(pid, start_ticks)
-    if fd is None:
-        return
-    try:
-        select.select([fd], [], [], timeout)   # a pidfd is readable once its process exits
-    finally:
-        os.close(fd)
-
-
 # -- update: change limits ------------------------------------------------------------------
 
 def update(cid: str, limits: dict) -> None:
@@ -552,16 +314,7 @@ def remove(cid: str, force: bool = False) -> None:
             except Conflict:
                 pass
             wait(c.id, timeout=0.2, only_running=True)
-    _delete(c.id)
-
-
-def _delete(cid):
-    """Kill what is left in the cgroup, delete the bundle, drop the image lease."""
-    cgroups.Cgroup(cid).destroy()
-    bundle.remove(cid)
-    release = getattr(store, "release", None)     # image leases (image/store.py), once merged
-    if release:
-        release(cid)
+    lifecycle.delete(c.id)
 
 
 def prune() -> tuple[list[str], int]:
@@ -571,7 +324,7 @@ def prune() -> tuple[list[str], int]:
         try:
             if c.status in ("exited", "created"):
                 freed += _du(_dir(c.id, "upper")) + _du(_dir(c.id, "json.log"))
-                _delete(c.id)
+                lifecycle.delete(c.id)
                 removed.append(c.id)
         except NotFound:
             continue
@@ -641,28 +394,3 @@ def read_logs(cid: str, follow: bool = False, tail: int | None = None):
             time.sleep(0.05)
 
 
-# -- exec ---------------------------------------------------------------------------------------
-
-def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, tty=False,
-                 stdio=(0, 1, 2), on_started=None, console=None, console_size=None) -> int:
-    """docker exec: one more process in every namespace and the cgroup of a running container.
-
-    Runs in the calling process (the CLI), which forks; the Python API goes through the CLI.
-    """
-    c = get(cid)
-    state = c.state
-    if state["Status"] != "running" or not procs.alive(state["Pid"], state.get("PidStart")):
-        raise Conflict(f"Container {c.id} is not running")
-    if not cmd:
-        raise InvalidArgument("No command specified")
-    spec = bundle.read_spec(c.id)
-    process = dict(spec["process"])
-    process.update(args=list(cmd), terminal=tty,
-                   env=_merge_env(process["env"], env),
-                   cwd=workdir or process.get("cwd") or "/")
-    if user is not None:
-        process["user"] = user
-    if console_size:
-        process["consoleSize"] = console_size
-    procs_files = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
-    return runc.exec_in(state["Pid"], spec, process, stdio, procs_files, on_started, console)

@@ -1,6 +1,6 @@
 """Snapshots: a container's file system is its image's layers plus one dir of its own.
 
-Layer: containers & images (what docker's storage driver, overlay2, does).
+Layer: engine (what docker's storage driver, overlay2, does).
 Nothing is copied when a container is made: its root is one overlay mount
 (kernel Documentation/filesystems/overlayfs.rst) of
 
