@@ -352,8 +352,8 @@ def remove_image(ref: str, force: bool = False) -> list[str]:
     """docker rmi: refused for an image a running container uses, even with force;
     with force, an image a stopped container uses is untagged and its layers stay
     (the container's lease keeps them: image/store.py)."""
-    if getattr(store, "lease", None):
-        return store.remove(ref, force, running=running_ids())
+    if getattr(store, "lease", None):   # containers made before leases: in_use still counts
+        return store.remove(ref, force, running=running_ids(), in_use=images_in_use())
     return store.remove(ref, force, images_in_use())  # the store without leases
 
 
