@@ -16,7 +16,7 @@ import pytest
 
 from minidocker import config
 from minidocker.engine import containers
-from minidocker.errors import Conflict, MinidockerError, NotFound
+from minidocker.errors import CommandNotFound, Conflict, MinidockerError, NotFound
 from minidocker.image import store
 from minidocker.runtime import cgroups, runc
 
@@ -167,6 +167,18 @@ def test_failed_exec_leaks_no_descriptor(images_root):
         with pytest.raises(NotFound):
             runc.exec_in(gone.pid, spec, dict(spec["process"]), (0, 1, 2))
     assert sorted(os.listdir("/proc/self/fd")) == before
+    # ...and through the engine: a command that is not there, in a running container
+    c = containers.create("busybox", ["sleep", "60"])
+    try:
+        containers.start(c.id)
+        with open(os.devnull, "r+") as null:
+            before = sorted(os.listdir("/proc/self/fd"))
+            for _ in range(3):
+                with pytest.raises(CommandNotFound):
+                    containers.exec_process(c.id, ["nosuchcommand"], stdio=(null.fileno(),) * 3)
+            assert sorted(os.listdir("/proc/self/fd")) == before
+    finally:
+        c.remove(force=True)
 
 
 # -- d: signals reach the container's process, or nobody -------------------------------------

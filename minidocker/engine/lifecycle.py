@@ -45,6 +45,9 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
     except MinidockerError as e:        # e.g. a corrupted layer, or a joined container gone
         _start_failed(cid, e)
         raise
+    except BaseException:
+        _restore_after_failed_start(cid)
+        raise
     status_r = _launch_monitor(cid, attach, stdio, interactive)
     status = _StatusPipe(status_r)
     line = status.readline()
