@@ -61,9 +61,7 @@ def etc_files(cid: str, hostname: str) -> list:
                       f"127.0.1.1\t{hostname}\n"}
     binds = []
     for name, text in files.items():
-        path = bundle.path(cid, name)
-        store.write_atomic(path, text.encode())
-        binds.append((path, "/etc/" + name))
+        binds.append((bundle.write_file(cid, name, text.encode()), "/etc/" + name))
     return binds
 
 

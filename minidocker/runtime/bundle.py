@@ -55,12 +55,28 @@ def ids() -> list[str]:
 
 # -- files ---------------------------------------------------------------------------
 
+def write_atomic(file, data: bytes) -> None:
+    """Write a complete file beside the old one, then rename it over (rename(2) is
+    atomic): a reader sees the old file or the new one, never half of one."""
+    tmp = f"{os.path.dirname(file)}/.tmp-{os.urandom(6).hex()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, file)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def write_json(file, obj) -> None:
-    """Write a complete file beside the old one, then rename it over (rename(2) is atomic)."""
-    tmp = f"{file}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, file)
+    write_atomic(file, json.dumps(obj, indent=1).encode())
+
+
+def write_file(cid, name, data: bytes) -> str:
+    """A file of the container's own (its /etc/hosts...); returns its path."""
+    write_atomic(path(cid, name), data)
+    return path(cid, name)
 
 
 def _read_json(cid, name):
