@@ -1,7 +1,7 @@
 """The per-container monitor: one small process per running container.
 
-Layer: monitor (what containerd-shim does for docker).  containers.start()
-launches ``python -m minidocker.shim ID STATUS_FD MODE``; the monitor
+Layer: shim (what containerd-shim does for docker).  The engine's start()
+(engine/lifecycle.py) launches ``python -m minidocker.shim ID STATUS_FD MODE``; the monitor
 
   1. forks once and lets its parent exit, so the container outlives whoever
      started it (the CLI, a notebook); it becomes a child subreaper so the
