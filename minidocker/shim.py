@@ -1,19 +1,21 @@
 """The per-container monitor: one small process per running container.
 
-Layer: monitor (what containerd-shim does for docker).  containers.start()
-launches ``python -m minidocker.shim ID STATUS_FD MODE``; the monitor
+Layer: shim (what containerd-shim does for docker).  The engine's start()
+(engine/lifecycle.py) launches ``python -m minidocker.shim ID STATUS_FD MODE``; the monitor
 
   1. forks once and lets its parent exit, so the container outlives whoever
      started it (the CLI, a notebook); it becomes a child subreaper so the
      container's PID 1 is re-parented to it (prctl(2) PR_SET_CHILD_SUBREAPER);
-  2. builds the runtime spec from the container's config and image, creates the
-     container's cgroup, and asks the runtime to start PID 1;
+  2. reads the runtime spec the engine wrote (spec.json, engine/spec.py), creates
+     the container's cgroup, and asks the runtime to start PID 1;
   3. copies the container's stdout/stderr (or its pty) into json.log, docker's
      json-file format, and to the attached client if there is one;
   4. when PID 1 exits, records the exit code, the time and whether the OOM killer
      struck, removes the cgroup (and the container, for --rm), says "exited N".
 
-Everything it reports goes on STATUS_FD, a pipe the starter reads.
+Everything it reports goes on STATUS_FD, a pipe the starter reads.  It changes
+the container's state only through the bundle (runtime/bundle.py), under its
+lock, and knows nothing of the engine: no names, no images, no docker config.
 """
 import errno
 import fcntl
@@ -21,58 +23,33 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import termios
 
-from minidocker.runtime import cgroups, confine, namespaces, runc
-from minidocker.engine import containers, snapshots
+from minidocker.runtime import bundle, cgroups, procs, runc
 from minidocker.image import store
 from minidocker import kernel
 from minidocker.errors import MinidockerError
 
 
-def build_spec(c: containers.Container) -> dict:
-    cfg = c.config
-    image = store.Image(cfg["ImageManifest"])
-    binds = _etc_files(c, cfg)
-    privileged = cfg["HostConfig"].get("Privileged")
-    spec = {
-        "process": {"args": [cfg["Path"]] + cfg["Args"], "env": cfg["Config"]["Env"],
-                    "cwd": cfg["Config"]["WorkingDir"] or "/", "user": cfg["Config"]["User"],
-                    "terminal": cfg["Config"]["Tty"], "capabilities": cfg["Capabilities"],
-                    "noNewPrivileges": cfg["NoNewPrivileges"]},
-        "root": snapshots.root(c, image, binds),
-        "hostname": cfg["Config"]["Hostname"],
-        "nodev": not privileged,         # device nodes made inside do not work (runc.py)
-        "maskedPaths": [] if privileged else confine.MASKED_PATHS,
-        "readonlyPaths": [] if privileged else confine.READONLY_PATHS,
-        "binds": binds,
-    }
-    namespaces.apply(spec, c)         # new, the host's or another container's; a user namespace
-    return spec
-
-
-def _etc_files(c, cfg):
-    """/etc/hostname and /etc/hosts, written per container and bound in, as docker does."""
-    hostname = cfg["Config"]["Hostname"]
-    files = {"hostname": hostname + "\n",
-             "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                      f"127.0.1.1\t{hostname}\n"}
-    binds = []
-    for name, text in files.items():
-        path = containers._dir(c.id, name)
-        store.write_atomic(path, text.encode())
-        binds.append((path, "/etc/" + name))
-    return binds
+def _fault(point: str, error=MinidockerError) -> None:
+    """A failure on purpose, for the tests: MINIDOCKER_FAULT=<point> makes the monitor
+    fail there, as a cgroup, a pipe or a disk could (tests/test_engine_races.py)."""
+    if os.environ.get("MINIDOCKER_FAULT") == point:
+        raise error(errno.EBADF, f"injected fault at {point}") if error is OSError \
+            else error(f"injected fault at {point}")
 
 
 class Monitor:
     def __init__(self, cid, status_fd, mode):
-        self.c = containers.Container(cid)
+        self.cid = cid
         self.status_fd = status_fd
         self.attached = mode.startswith("attach")
         self.stdin_attached = "stdin" in mode
         self.cgroup = cgroups.Cgroup(cid)
+        self.spec = None
+        self.started = False             # PID 1 exists: from now on a failure is an exit
         self.log = None
         self.partial = {"stdout": b"", "stderr": b""}
 
@@ -84,20 +61,20 @@ class Monitor:
                 pass
 
     def run(self) -> None:
-        cfg = self.c.config
+        # Record ourselves at once: a start whose monitor is alive is not stale (bundle.verdict).
+        bundle.update_state(self.cid, ShimPid=os.getpid(), ShimStart=procs.start_ticks(os.getpid()))
         try:
-            spec = build_spec(self.c)      # may extract a layer, and find it corrupted
+            spec = self.spec = bundle.read_spec(self.cid)
         except MinidockerError as e:
             self._failed(e)
             return
-        if cfg["Config"]["Tty"] and self.attached:       # start at the client's window size
-            spec["process"]["consoleSize"] = runc.window_size(0)
-        store.write_atomic(containers._dir(self.c.id, "spec.json"), json.dumps(spec, indent=1).encode())
-        tty, open_stdin = cfg["Config"]["Tty"], cfg["Config"]["OpenStdin"]
+        process, notes = spec["process"], spec.get("annotations", {})
+        tty, open_stdin = process["terminal"], notes.get("openStdin")
+        if tty and self.attached:         # start at the client's window size
+            process["consoleSize"] = runc.window_size(0)
         keep = []                       # fds we hold but never read (stdin kept open for -d -i)
-        console = None
+        console = their_end = None
         if tty:                          # the container makes its own pty and sends us the master
-            import socket
             console, their_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             stdio, outputs = (their_end.fileno(),) * 3, {}
         else:
@@ -111,11 +88,12 @@ class Monitor:
             else:
                 stdin = os.open("/dev/null", os.O_RDONLY)
             stdio, outputs = (stdin, out_w, err_w), {out_r: "stdout", err_r: "stderr"}
-        limits = {k: cfg["HostConfig"].get(k) for k in containers.LIMIT_KEYS if cfg["HostConfig"].get(k)}
+        master = None
         try:
-            self.cgroup.create(limits)
-            pid = runc.create(spec, *stdio, before_start=self.cgroup.add,
-                                 console=their_end.fileno() if console else None)
+            self.cgroup.create(spec.get("linux", {}).get("resources"))
+            self.log = open(bundle.path(self.cid, "json.log"), "ab")
+            pid = runc.create(spec, *stdio, before_start=self._before_start,
+                              console=their_end.fileno() if console else None)
             if console:
                 their_end.close()
                 master = runc.receive_console(console)
@@ -127,18 +105,21 @@ class Monitor:
         for fd in set(stdio):
             if fd > 2 and not console:
                 os.close(fd)
-        state = self.c.state
-        state.update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
-                     OOMKilled=False, StartedAt=store.now(), FinishedAt="0001-01-01T00:00:00Z",
-                     ShimPid=os.getpid(), ShimStart=containers.process_start_ticks(os.getpid()))
-        containers._write_json(containers._dir(self.c.id, "state.json"), state)
+        self.started = True
+        bundle.update_state(self.cid, Status="running", Running=True, Pid=pid,
+                            PidStart=procs.start_ticks(pid), ExitCode=0, Error="",
+                            OOMKilled=False, StartedAt=store.now(), FinishedAt=bundle.NEVER)
         self.say(f"started {os.getpid()} {pid}")
-        self.log = open(containers._dir(self.c.id, "json.log"), "ab")
         stdin_fd = 0 if (tty and open_stdin and self.stdin_attached) else None
-        code = self._pump(pid, outputs, stdin_fd, master if tty else None)
+        code = self._pump(pid, outputs, stdin_fd, master)
         for fd in keep:
             os.close(fd)
         self._finish(code)
+
+    def _before_start(self, pid):
+        """In the runtime, between its fork and the go: the process joins the cgroup."""
+        _fault("before_start")           # as if the kernel refused the pid
+        self.cgroup.add(pid)
 
     def _pump(self, pid, outputs, stdin_fd, master):
         """Copy output to the log (and the client) until PID 1 exits and the pipes drain."""
@@ -178,8 +159,12 @@ class Monitor:
                     continue
                 try:
                     data = os.read(fd, 65536)
-                except OSError as e:       # EIO: the pty's last user closed it
-                    data = b"" if e.errno in (errno.EIO, errno.EBADF) else b""
+                    _fault("read", OSError)
+                    _fault("pump")
+                except OSError as e:
+                    if e.errno != errno.EIO:   # EIO: the pty's last user closed it, as expected
+                        self._note(f"reading the container's {readers[fd]}: {e.strerror}")
+                    data = b""
                 if readers[fd] == "stdin":
                     if data:
                         _write_all(master, data)
@@ -212,6 +197,12 @@ class Monitor:
         self.log.write(json.dumps(entry).encode() + b"\n")
         self.log.flush()
 
+    def _note(self, problem: str) -> None:
+        """An error that does not stop the container: kept in State.Error, and logged."""
+        print(f"minidocker monitor {self.cid[:12]}: {problem}", file=sys.stderr)
+        with bundle.changing_state(self.cid) as state:
+            state["Error"] = "; ".join(x for x in (state.get("Error"), problem) if x)
+
     def _finish(self, code):
         for stream, rest in self.partial.items():
             if rest:
@@ -223,23 +214,33 @@ class Monitor:
         except (MinidockerError, OSError):
             pass
         self.cgroup.destroy()
-        state = self.c.state
-        state.update(Status="exited", Running=False, Pid=0, ExitCode=code, OOMKilled=oom,
-                     FinishedAt=store.now())
-        containers._write_json(containers._dir(self.c.id, "state.json"), state)
+        bundle.update_state(self.cid, Status="exited", Running=False, Pid=0, ExitCode=code,
+                            OOMKilled=oom, FinishedAt=store.now())
         self.say(f"exited {code}")
-        if self.c.config["HostConfig"].get("AutoRemove"):
-            containers._delete(self.c.id)
+        self._auto_remove()
 
     def _failed(self, error):
-        """The container could not start: docker leaves it 'created', with the error and code."""
-        self.cgroup.destroy()
-        state = self.c.state
-        state.update(Status="created", Running=False, Pid=0, ExitCode=error.code, Error=str(error))
-        containers._write_json(containers._dir(self.c.id, "state.json"), state)
-        self.say(f"error {error.code} {str(error)}")
-        if self.c.config["HostConfig"].get("AutoRemove"):
-            containers._delete(self.c.id)
+        """The container could not start: docker leaves it 'created', with the error and code.
+        Once PID 1 existed, a failure ends it: exited 255, the error in State.Error."""
+        self.cgroup.destroy()              # kills whatever of the container there is
+        if self.log:
+            self.log.close()
+        code = 255 if self.started else error.code
+        if self.started:
+            changes = dict(Status="exited", ExitCode=255, FinishedAt=store.now())
+        else:
+            changes = dict(Status="created", ExitCode=error.code)
+        bundle.update_state(self.cid, Running=False, Pid=0, Error=str(error), **changes)
+        self.say(f"error {code} {str(error)}")
+        self._auto_remove()
+
+    def _auto_remove(self):
+        """--rm: the container goes when it ends (dockerd does this; we have no daemon)."""
+        if (self.spec or {}).get("annotations", {}).get("autoRemove"):
+            bundle.remove(self.cid)
+            release = getattr(store, "release", None)   # image leases (image/store.py)
+            if release:
+                release(self.cid)
 
 
 def _copy_winsize(src, dst):
@@ -265,9 +266,9 @@ def main(argv):
     monitor = Monitor(cid, status_fd, mode)
     try:
         monitor.run()
-    except BaseException as e:           # never leave a cgroup or a "running" state behind
+    except BaseException as e:           # never leave a cgroup, a process or a "running" state
         try:
-            monitor._failed(MinidockerError(f"monitor failed: {e}"))
+            monitor._failed(MinidockerError(f"monitor failed: {type(e).__name__}: {e}"))
         finally:
             monitor.cgroup.destroy()
         raise

@@ -192,11 +192,16 @@ def test_ipc_container_must_be_running_and_shareable(cli, start):
 
 def test_ipc_donor_gone_at_start(cli, start):
     start("donor2", "--ipc", "shareable")
+    donor_id = json.loads(cli("inspect", "donor2").stdout)[0]["Id"]
     cli("create", "--name", "late", "--ipc", "container:donor2", "busybox", "true", check=True)
+    # docker keeps the donor's id, not its name (HostConfig.IpcMode "container:<id>")
+    assert json.loads(cli("inspect", "late").stdout)[0]["HostConfig"]["IpcMode"] == "container:" + donor_id
     cli("rm", "-f", "donor2", check=True)
+    start("donor2", "--ipc", "shareable")         # a stranger under the same name is not joined
     try:
         proc = cli("start", "-a", "late")
-        assert proc.returncode != 0 and "donor2" in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr
+        assert donor_id[:12] in proc.stderr and "No such container" in proc.stderr
         assert json.loads(cli("inspect", "late").stdout)[0]["State"]["Status"] == "created"
     finally:
         cli("rm", "late", check=True)

@@ -1,49 +1,37 @@
-"""Containers: their records, their state, and the lifecycle verbs.
+"""Containers: their records, create, update, remove, prune, logs.
 
-Layer: containers & images (what containerd, driven by dockerd, does).  The
-CLI and the Python API call these functions; a daemon will too.
+Layer: engine (what dockerd's daemon/create.go, update.go, delete.go and its
+json-file log driver do).  The CLI and the Python API call these functions; a
+daemon will too.  Starting, stopping and exec are in lifecycle.py.
 
-A container is a directory ROOT/containers/<id>/:
-    config.json   what `create` decided: image, command, env, limits (docker's inspect shape)
-    state.json    created -> running -> exited, written by start and by the monitor
-    spec.json     the runtime spec the monitor built at start (exec reuses it)
-    json.log      stdout/stderr as docker's json-file log driver writes them
-    upper/ work/  the overlay's writable layer and its scratch dir
-    rootfs/       where the overlay is mounted, inside the container's own mount
-                  namespace only: when the container ends, the mount ends with it
+A container is a directory ROOT/containers/<id>/, its bundle: runtime/bundle.py
+owns its files (config.json, state.json, spec.json, json.log, the snapshot dirs)
+and is the one way to change its state, under the container's lock.  The rootfs/
+is mounted inside the container's own mount namespace only: when the container
+ends, the mount ends with it.
 
-Every file is replaced by rename (store.write_atomic), so a reader never sees half a
-state; names are claimed under the store lock, so two `create --name x` cannot both win.
+Names are claimed under the store lock, so two `create --name x` cannot both win,
+and the image is leased there too (store.lease), so `rmi` cannot take it away.
+At start the engine builds the runtime spec (engine/spec.py) and hands it to the
+container's monitor (shim.py); a second start while one is under way is refused.
 """
 import json
 import os
-import select
-import signal
 import sys
 import time
 
-from minidocker import config, fmt
-from minidocker.runtime import confine
+from minidocker import config
+from minidocker.runtime import bundle, cgroups, confine
 from minidocker.image import store
 from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.engine import lifecycle, names, namespaces, snapshots, spec
+# The verbs that run containers live in lifecycle.py; their old names here too (the CLI uses them).
+from minidocker.engine.lifecycle import (SIGNALS, exec_process, kill, parse_signal,  # noqa: F401
+                                         start, stop, wait)
 from minidocker.engine.names import random_name
 
-# Limits that docker keeps in HostConfig and the cgroup module understands.
-LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
-              "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps")
-
-
-def _dir(cid, *parts):
-    return config.path("containers", cid, *parts)
-
-
-def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def _write_json(path, obj):
-    store.write_atomic(path, json.dumps(obj, indent=1).encode())
+LIMIT_KEYS = spec.LIMIT_KEYS
+_dir = bundle.path                    # the old name, still used by tests and other modules
 
 
 # -- records ------------------------------------------------------------------------
@@ -56,10 +44,7 @@ class Container:
 
     @property
     def config(self) -> dict:
-        try:
-            return _read_json(_dir(self.id, "config.json"))
-        except FileNotFoundError:
-            raise NotFound(f"No such container: {self.id[:12]}") from None
+        return bundle.read_config(self.id)
 
     @property
     def name(self) -> str:
@@ -67,18 +52,8 @@ class Container:
 
     @property
     def state(self) -> dict:
-        try:
-            state = _read_json(_dir(self.id, "state.json"))
-        except FileNotFoundError:
-            raise NotFound(f"No such container: {self.id[:12]}") from None
-        if state["Status"] == "running" and not _alive(state["ShimPid"], state["ShimStart"]):
-            # The monitor died without recording an end: the container is gone with it.
-            state = _read_json(_dir(self.id, "state.json"))
-            if state["Status"] == "running" and not _alive(state["ShimPid"], state["ShimStart"]):
-                state.update(Status="exited", Running=False, ExitCode=255, Pid=0,
-                             Error="the container's monitor died", FinishedAt=store.now())
-                _write_json(_dir(self.id, "state.json"), state)
-        return state
+        """The state as it is now; reading never writes (bundle.verdict)."""
+        return bundle.state(self.id)
 
     @property
     def status(self) -> str:
@@ -135,13 +110,11 @@ class Container:
 
     def diff(self) -> list[dict]:
         """docker-py's diff(): [{"Path": "/tmp/x", "Kind": 1}], Kind 0 changed, 1 added, 2 deleted."""
-        from minidocker.engine import snapshots
         kinds = {"C": 0, "A": 1, "D": 2}
         return [{"Path": path, "Kind": kinds[kind]} for kind, path in snapshots.diff(self.id)]
 
     def commit(self, repository=None, tag=None, message="", author="", changes=(), pause=True):
         """docker-py's commit(): a new image of this container's changes; returns the Image."""
-        from minidocker.engine import snapshots
         ref = f"{repository}:{tag}" if repository and tag else repository
         changes = [changes] if isinstance(changes, str) else list(changes or ())
         return snapshots.commit(self.id, ref, changes, message or "", author or "", pause)
@@ -152,35 +125,31 @@ class Container:
 
 def get(ref: str) -> Container:
     """Find a container by full id, unique id prefix, or name."""
-    base = config.path("containers")
-    ids = os.listdir(base) if os.path.isdir(base) else []
-    if ref in ids:
-        return Container(ref)
-    for cid in ids:
-        try:
-            if Container(cid).name == ref.lstrip("/"):
-                return Container(cid)
-        except NotFound:
-            continue
-    matches = [cid for cid in ids if ref and cid.startswith(ref)]
-    if len(matches) == 1:
-        return Container(matches[0])
-    if len(matches) > 1:
-        raise NotFound(f"multiple IDs found with provided prefix: {ref}")
-    raise NotFound(f"No such container: {ref}")
+    return Container(names.resolve(ref))
 
 
 def list_containers(all: bool = False) -> list[Container]:
-    base = config.path("containers")
     found = []
-    for cid in os.listdir(base) if os.path.isdir(base) else []:
+    for cid in bundle.ids():
         c = Container(cid)
         try:
             if all or c.status == "running":
                 found.append((c.config["Created"], c))
         except (NotFound, ValueError):
-            continue                  # being created or removed right now
+            continue                  # being removed right now
     return [c for _, c in sorted(found, key=lambda p: p[0], reverse=True)]
+
+
+def running_ids() -> frozenset:
+    """The ids of the running (or starting) containers: images they use cannot be removed."""
+    found = set()
+    for cid in bundle.ids():
+        try:
+            if bundle.state(cid)["Status"] in ("running", "starting"):
+                found.add(cid)
+        except NotFound:
+            continue
+    return frozenset(found)
 
 
 # -- create ------------------------------------------------------------------------
@@ -210,7 +179,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
     for item in env:
         if not item or item.startswith("="):
             raise InvalidArgument(f"invalid environment variable: {item!r}")
-    merged_env = _merge_env(icfg.get("Env") or [], env)
+    merged_env = spec.merge_env(icfg.get("Env") or [], env)
     cid = os.urandom(32).hex()
     hc = {"AutoRemove": auto_remove, "Privileged": privileged, "CapAdd": list(cap_add),
           "CapDrop": list(cap_drop), "SecurityOpt": list(security_opt), "NetworkMode": "default"}
@@ -219,7 +188,6 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
                                           key != "BlkioDeviceWriteBps" else [])
     hc.update({k: v for k, v in (host_config or {}).items() if k not in hc})
     _check_limits(hc)
-    from minidocker.runtime import namespaces
     hc.update(namespaces.modes(privileged, pid=pid_mode, network=network_mode, ipc=ipc_mode,
                                uts=uts_mode, userns=userns_mode, cgroupns=cgroupns))
     if "host" in (hc["UTSMode"], hc["NetworkMode"]):    # docker: then the host's own name
@@ -238,6 +206,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
         "HostConfig": hc, "Capabilities": caps, "NoNewPrivileges": security["no-new-privileges"],
     }
     os.makedirs(config.path("containers"), exist_ok=True)
+    lease = getattr(store, "lease", None)      # image leases (image/store.py), once merged
     with store.lock():
         if name is not None:
             _check_name(name)
@@ -247,16 +216,14 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
             while name in taken:
                 name = random_name()
         record["Name"] = "/" + name
-        tmp = config.path("containers", "." + cid)
-        for sub in ("upper", "work", "rootfs"):
-            os.makedirs(os.path.join(tmp, sub))
-        _write_json(os.path.join(tmp, "config.json"), record)
-        _write_json(os.path.join(tmp, "state.json"), {
-            "Status": "created", "Running": False, "Paused": False, "Restarting": False,
-            "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
-            "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z",
-            "ShimPid": 0, "ShimStart": 0})
-        os.rename(tmp, _dir(cid))
+        if lease:                       # under the lock: an rmi either sees it or went first
+            lease(cid, img.manifest_digest)
+        try:
+            bundle.create(cid, record)
+        except BaseException:
+            if lease:
+                store.release(cid)
+            raise
     return Container(cid)
 
 
@@ -282,230 +249,6 @@ def _security_opts(opts):
     return out
 
 
-def _merge_env(image_env, env):
-    merged = {}
-    for item in list(image_env) + list(env):
-        key, sep, value = item.partition("=")
-        if not sep:                   # -e NAME takes the value from the caller's environment
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        merged[key] = value
-    return [f"{k}={v}" for k, v in merged.items()]
-
-
-# -- start: hand the container to its monitor --------------------------------------------
-
-def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False):
-    """Start a created or exited container by launching its monitor (shim.py).
-
-    The monitor is a separate program (fork+exec, never a fork of the caller,
-    which may be a Jupyter kernel).  It daemonizes, so the container outlives the
-    caller; it reports on a pipe: "started SHIM INIT" or "error CODE MESSAGE",
-    then, for an attached start, "exited CODE" once all output is delivered.
-
-    attach: the container's output is copied to stdio (default: our own 0,1,2),
-    and the returned object's .wait_exit() gives the exit code.
-    """
-    c = get(cid)
-    with store.lock():
-        if c.status == "running":
-            return _Attachment(c, None)
-        state = c.state
-        state.update(Status="starting")
-        _write_json(_dir(c.id, "state.json"), state)
-    import subprocess                 # here, not at the top: the monitor never needs it
-    status_r, status_w = os.pipe()
-    if attach:
-        stdio = stdio or (0, 1, 2)
-        fds = {"stdin": stdio[0] if interactive else subprocess.DEVNULL,
-               "stdout": stdio[1], "stderr": stdio[2]}
-    else:
-        fds = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    env = dict(os.environ, MINIDOCKER_ROOT=config.root())
-    flags = ("attach" if attach else "detach") + (",stdin" if attach and interactive else "")
-    # The monitor needs only the standard library and this package: -S skips site-packages
-    # and its start-up hooks (~45 ms of every run), PYTHONPATH still finds minidocker.
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    try:
-        launcher = subprocess.Popen(
-            [sys.executable, "-S", "-m", "minidocker.shim", c.id, str(status_w), flags],
-            pass_fds=(status_w,), start_new_session=True, env=env, **fds)
-    finally:
-        os.close(status_w)
-    launcher.wait()                   # the monitor forks and its first process exits at once
-    status = _StatusPipe(status_r)
-    line = status.readline()
-    if line.startswith("started"):
-        return _Attachment(c, status, int(line.split()[1]))
-    status.close()
-    _restore_after_failed_start(c)
-    if line.startswith("error"):
-        _, code, message = line.split(" ", 2)
-        raise _error_for(int(code), message.strip())
-    raise MinidockerError(f"container {c.id[:12]} did not start (monitor said {line!r})")
-
-
-def _restore_after_failed_start(c):
-    """If the monitor died before saying anything, put the state back as it was."""
-    with store.lock():
-        try:
-            state = c.state
-        except NotFound:                  # --rm: the monitor already removed it
-            return
-        if state["Status"] == "starting":
-            state.update(Status="exited" if state["StartedAt"][:4] != "0001" else "created")
-            _write_json(_dir(c.id, "state.json"), state)
-
-
-def _error_for(code, message):
-    from minidocker.errors import CannotInvoke, CommandNotFound
-    cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, MinidockerError)
-    return cls(message)
-
-
-class _StatusPipe:
-    def __init__(self, fd):
-        self.fd, self.buf = fd, b""
-
-    def readline(self) -> str:
-        while b"\n" not in self.buf:
-            try:
-                chunk = os.read(self.fd, 4096)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line.decode()
-
-    def close(self):
-        os.close(self.fd)
-
-
-class _Attachment:
-    """A started container; for an attached start, the pipe its monitor reports on."""
-
-    def __init__(self, container, status, shim_pid=None):
-        self.container, self.status, self.shim_pid = container, status, shim_pid
-
-    def wait_exit(self) -> int:
-        """For an attached start: block until the monitor reports the exit code."""
-        if self.status is None:
-            return wait(self.container.id)
-        line = self.status.readline()
-        self.status.close()
-        if line.startswith("exited"):
-            return int(line.split()[1])
-        return wait(self.container.id)
-
-
-# -- stop, kill, wait --------------------------------------------------------------------
-
-SIGNALS = {s.name[3:]: s for s in signal.Signals if s.name.startswith("SIG") and "_" not in s.name}
-
-
-def parse_signal(sig) -> int:
-    if isinstance(sig, int):
-        return sig
-    text = str(sig).upper()
-    text = text[3:] if text.startswith("SIG") else text
-    if text.isdigit():
-        return int(text)
-    if text not in SIGNALS:
-        raise InvalidArgument(f"Invalid signal: {sig}")
-    return SIGNALS[text]
-
-
-def kill(cid: str, sig="KILL") -> None:
-    """docker kill: send a signal to the container's PID 1."""
-    c = get(cid)
-    number = parse_signal(sig)
-    state = c.state
-    if state["Status"] != "running":
-        raise Conflict(f"Cannot kill container: {cid}: Container {c.id} is not running")
-    try:
-        os.kill(state["Pid"], number)
-    except ProcessLookupError:
-        pass
-
-
-def stop(cid: str, timeout: float | None = 10) -> None:
-    """docker stop: the stop signal (SIGTERM) to PID 1, then SIGKILL after timeout seconds.
-
-    A PID 1 gets no default signal actions: a shell or `sleep` that installed no
-    handler ignores SIGTERM, so such a container takes the whole timeout to stop.
-    """
-    c = get(cid)
-    if c.status != "running":
-        return
-    try:
-        kill(c.id, c.config["Config"].get("StopSignal") or "TERM")
-    except Conflict:
-        return
-    if wait(c.id, timeout=10 if timeout is None else timeout, only_running=True) is None:
-        try:
-            kill(c.id, "KILL")
-        except Conflict:
-            pass
-        wait(c.id, only_running=True)
-
-
-def wait(cid: str, timeout: float | None = None, only_running: bool = False):
-    """Block until the container is not running; return its exit code, or None on timeout.
-
-    While running, wait on a pidfd of its monitor (pidfd_open(2)): the monitor
-    exits right after it records the container's end.
-    """
-    c = get(cid)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        try:
-            state = c.state
-        except NotFound:
-            return 0 if only_running else None
-        if state["Status"] == "exited" or (only_running and state["Status"] == "created"):
-            return state["ExitCode"]
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            return None
-        if state["Status"] == "running":
-            _wait_process(state["ShimPid"], state["ShimStart"], left)
-        else:
-            time.sleep(0.02 if left is None else min(0.02, left))
-
-
-def _wait_process(pid, start_ticks, timeout):
-    try:
-        fd = os.pidfd_open(pid)
-    except (ProcessLookupError, OSError):
-        return
-    try:
-        if _alive(pid, start_ticks):
-            select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
-
-
-def _alive(pid, start_ticks) -> bool:
-    """Is pid still the process we started (not a zombie, not a recycled pid)?"""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and int(fields[19]) == start_ticks
-
-
-def process_start_ticks(pid) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[19])
-
-
 # -- update: change limits ------------------------------------------------------------------
 
 def update(cid: str, limits: dict) -> None:
@@ -517,13 +260,12 @@ def update(cid: str, limits: dict) -> None:
     docker, a value None or 0 leaves that limit as it is, -1 lifts it; device
     rules replace the rule for the same device, and Rate 0 removes it.
     """
-    from minidocker.runtime import cgroups
     unknown = sorted(set(limits) - set(LIMIT_KEYS))
     if unknown:
         raise InvalidArgument(f"cannot update {', '.join(unknown)}: only {', '.join(LIMIT_KEYS)}")
     limits = {k: v for k, v in limits.items() if v is not None and v != 0 and v != []}
     c = get(cid)
-    with store.lock():
+    with bundle.locked(c.id):             # no state change (start, exit) while we change limits
         record, state = c.config, c.state
         if state["Status"] == "starting":
             raise Conflict(f"Cannot update container {c.id}: it is starting; try again")
@@ -540,13 +282,12 @@ def update(cid: str, limits: dict) -> None:
         except MinidockerError as e:
             raise type(e)(f"Cannot update container {c.id}: {e}") from None
         record["HostConfig"] = hc
-        _write_json(_dir(c.id, "config.json"), record)
+        bundle.write_json(bundle.path(c.id, "config.json"), record)
 
 
 def _check_limits(hc: dict) -> None:
     """Let the kernel judge limits before they are kept: make a scratch cgroup with
     them and remove it, so a bad value fails now, not at the next start."""
-    from minidocker.runtime import cgroups
     limits = {k: hc[k] for k in LIMIT_KEYS if hc.get(k)}
     if not limits:
         return
@@ -566,25 +307,14 @@ def remove(cid: str, force: bool = False) -> None:
         if not force:
             raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
                            "before attempting removal or force remove")
-        try:
-            kill(c.id, "KILL")
-        except Conflict:
-            pass
-        wait(c.id, timeout=30, only_running=True)
-    _delete(c.id)
-
-
-def _delete(cid):
-    from minidocker.runtime import cgroups
-    cgroups.Cgroup(cid).destroy()
-    path = _dir(cid)
-    trash = config.path("containers", ".rm-" + cid)
-    try:
-        os.rename(path, trash)        # gone from listings at once, even if rmtree is slow
-    except FileNotFoundError:
-        return
-    import shutil
-    shutil.rmtree(trash, ignore_errors=True)
+        deadline = time.monotonic() + 30
+        while c.status in ("running", "starting") and time.monotonic() < deadline:
+            try:
+                kill(c.id, "KILL")        # a starting container: kill it once it runs
+            except Conflict:
+                pass
+            wait(c.id, timeout=0.2, only_running=True)
+    lifecycle.delete(c.id)
 
 
 def prune() -> tuple[list[str], int]:
@@ -594,7 +324,7 @@ def prune() -> tuple[list[str], int]:
         try:
             if c.status in ("exited", "created"):
                 freed += _du(_dir(c.id, "upper")) + _du(_dir(c.id, "json.log"))
-                _delete(c.id)
+                lifecycle.delete(c.id)
                 removed.append(c.id)
         except NotFound:
             continue
@@ -616,6 +346,15 @@ def _du(path) -> int:
 
 def images_in_use() -> set[str]:
     return {c.config["Image"] for c in list_containers(all=True)}
+
+
+def remove_image(ref: str, force: bool = False) -> list[str]:
+    """docker rmi: refused for an image a running container uses, even with force;
+    with force, an image a stopped container uses is untagged and its layers stay
+    (the container's lease keeps them: image/store.py)."""
+    if getattr(store, "lease", None):   # containers made before leases: in_use still counts
+        return store.remove(ref, force, running=running_ids(), in_use=images_in_use())
+    return store.remove(ref, force, images_in_use())  # the store without leases
 
 
 # -- logs -------------------------------------------------------------------------------------
@@ -655,29 +394,3 @@ def read_logs(cid: str, follow: bool = False, tail: int | None = None):
             time.sleep(0.05)
 
 
-# -- exec ---------------------------------------------------------------------------------------
-
-def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, tty=False,
-                 stdio=(0, 1, 2), on_started=None, console=None, console_size=None) -> int:
-    """docker exec: one more process in every namespace and the cgroup of a running container.
-
-    Runs in the calling process (the CLI), which forks; the Python API goes through the CLI.
-    """
-    from minidocker.runtime import cgroups, runc
-    c = get(cid)
-    state = c.state
-    if state["Status"] != "running":
-        raise Conflict(f"Container {c.id} is not running")
-    if not cmd:
-        raise InvalidArgument("No command specified")
-    spec = _read_json(_dir(c.id, "spec.json"))
-    process = dict(spec["process"])
-    process.update(args=list(cmd), terminal=tty,
-                   env=_merge_env(process["env"], env),
-                   cwd=workdir or process.get("cwd") or "/")
-    if user is not None:
-        process["user"] = user
-    if console_size:
-        process["consoleSize"] = console_size
-    procs = [os.path.join(p, "cgroup.procs") for p in cgroups.Cgroup(c.id).paths().values()]
-    return runc.exec_in(state["Pid"], spec, process, stdio, procs, on_started, console)

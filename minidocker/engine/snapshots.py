@@ -1,6 +1,6 @@
 """Snapshots: a container's file system is its image's layers plus one dir of its own.
 
-Layer: containers & images (what docker's storage driver, overlay2, does).
+Layer: engine (what docker's storage driver, overlay2, does).
 Nothing is copied when a container is made: its root is one overlay mount
 (kernel Documentation/filesystems/overlayfs.rst) of
 
@@ -29,9 +29,12 @@ import os
 import tempfile
 
 from minidocker import config
-from minidocker.engine import containers
-from minidocker.image import store
-from minidocker.errors import InvalidArgument
+from minidocker.runtime import bundle, cgroups
+from minidocker.runtime.runc import overlay_options
+from minidocker.image import layers, store
+from minidocker.image.changes import parse_change
+from minidocker.engine import names
+from minidocker.errors import InvalidArgument, MinidockerError
 
 PAGE = 4096           # mount(2) copies one page of options (the last byte is the NUL)
 MAX_LOWERS = 500      # overlayfs: OVL_MAX_STACK
@@ -40,20 +43,19 @@ IMAGE_KEYS = ("User", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels", "StopS
 
 # -- the overlay of a container -----------------------------------------------------
 
-def root(c: containers.Container, image: store.Image, binds=()) -> dict:
+def root(cid: str, image: store.Image, binds=()) -> dict:
     """The runtime spec's `root`.  Every path but the mount point is relative to
     `cwd` (ROOT/l): the runtime chdirs there and then mounts, as overlay2 does."""
-    from minidocker.runtime.runc import overlay_options
     base = config.path("l")
     os.makedirs(base, exist_ok=True)
     image.ensure_layers()
-    init = init_layer(c.id, binds)
+    init = init_layer(cid, binds)
     spec = {"cwd": base,
             "lowers": [os.path.relpath(init, base)]
                       + [store.layer_link(d) for d in reversed(image.diff_ids)],
-            "upper": os.path.relpath(containers._dir(c.id, "upper"), base),
-            "work": os.path.relpath(containers._dir(c.id, "work"), base),
-            "mountpoint": containers._dir(c.id, "rootfs")}
+            "upper": os.path.relpath(bundle.path(cid, "upper"), base),
+            "work": os.path.relpath(bundle.path(cid, "work"), base),
+            "mountpoint": bundle.path(cid, "rootfs")}
     if len(spec["lowers"]) > MAX_LOWERS:
         raise InvalidArgument(f"{len(spec['lowers'])} layers: overlayfs stacks at most "
                               f"{MAX_LOWERS} read-only dirs")
@@ -66,7 +68,7 @@ def root(c: containers.Container, image: store.Image, binds=()) -> dict:
 def init_layer(cid: str, binds=()) -> str:
     """docker's init layer: the mount points the runtime needs, made here below the
     upper dir, so that they never show up in diff nor end up in a commit."""
-    path = containers._dir(cid, "init")
+    path = bundle.path(cid, "init")
     for name in ("dev", "proc", "sys"):
         os.makedirs(os.path.join(path, name), exist_ok=True)
     for source, target in binds:
@@ -82,18 +84,17 @@ def init_layer(cid: str, binds=()) -> str:
     return path
 
 
-def _lower_dirs(c, image):
-    return [containers._dir(c.id, "init")] + image.layer_dirs()
+def _lower_dirs(cid, image):
+    return [bundle.path(cid, "init")] + image.layer_dirs()
 
 
 # -- docker diff ---------------------------------------------------------------------
 
 def diff(ref: str) -> list[tuple[str, str]]:
     """docker diff: [("A" | "C" | "D", path)], the container's changes to its image."""
-    from minidocker.image import layers
-    c = containers.get(ref)
-    image = store.Image(c.config["ImageManifest"])
-    return layers.diff(containers._dir(c.id, "upper"), _lower_dirs(c, image))
+    cid = names.resolve(ref)
+    image = store.Image(bundle.read_config(cid)["ImageManifest"])
+    return layers.diff(bundle.path(cid, "upper"), _lower_dirs(cid, image))
 
 
 # -- docker commit ---------------------------------------------------------------------
@@ -107,32 +108,32 @@ def commit(ref: str, repository: str | None = None, changes=(), message: str = "
     while its upper dir is packed (the freezer cgroup), as docker pauses it; with
     pause=False it is packed as it is, and a file being written may be torn.
     """
-    c = containers.get(ref)
-    image = store.Image(c.config["ImageManifest"])
-    cfg = _child_config(c, image, changes, author)
-    upper = containers._dir(c.id, "upper")
+    cid = names.resolve(ref)
+    record = bundle.read_config(cid)
+    image = store.Image(record["ImageManifest"])
+    cfg = _child_config(cid, record, image, changes, author)
+    upper = bundle.path(cid, "upper")
     empty = not os.listdir(upper)
     store.check_depth(len(image.diff_ids) + (0 if empty else 1))
-    step = {"created": cfg["created"], "created_by": " ".join(c.config["Config"]["Cmd"] or [])}
+    step = {"created": cfg["created"], "created_by": " ".join(record["Config"]["Cmd"] or [])}
     step.update({k: v for k, v in (("author", author), ("comment", message)) if v})
     if empty:                       # docker adds no layer for no change
         step["empty_layer"] = True
     cfg["history"] = list(image.config.get("history", [])) + [step]
     if not empty:
-        cfg["rootfs"]["diff_ids"].append(_pack(c, upper, pause))
+        cfg["rootfs"]["diff_ids"].append(_pack(cid, upper, pause))
     return store.register(json.dumps(cfg, separators=(",", ":")).encode(), repository)[0]
 
 
-def _child_config(c, image, changes, author):
-    from minidocker.image.changes import parse_change
+def _child_config(cid, record, image, changes, author):
     cfg = {k: v for k, v in image.config.items() if k not in ("history", "author", "comment")}
     cfg["rootfs"] = {"type": "layers", "diff_ids": list(image.diff_ids)}
     conf = dict(cfg.get("config") or {})
-    conf.update({k: c.config["Config"].get(k) for k in IMAGE_KEYS if k in c.config["Config"]})
+    conf.update({k: record["Config"].get(k) for k in IMAGE_KEYS if k in record["Config"]})
     for text in changes or ():
         for key, value in parse_change(text).items():
             conf[key] = _merge_env(conf.get("Env") or [], value) if key == "Env" else value
-    cfg.update(config=conf, created=store.now(), container=c.id)
+    cfg.update(config=conf, created=store.now(), container=cid)
     if author:
         cfg["author"] = author
     return cfg
@@ -144,13 +145,11 @@ def _merge_env(env, more):
     return [f"{k}={v}" for k, v in merged.items()]
 
 
-def _pack(c, upper, pause):
+def _pack(cid, upper, pause):
     """Pack the upper dir into a layer tar (frozen, if running) and store it."""
-    from minidocker.runtime import cgroups
-    from minidocker.image import layers
     fd, tmp = tempfile.mkstemp(dir=store.tmpdir(), prefix="commit-", suffix=".tar")
-    frozen = pause and c.status == "running"
-    group = cgroups.Cgroup(c.id)
+    frozen = pause and bundle.state(cid)["Status"] == "running"
+    group = cgroups.Cgroup(cid)
     try:
         if frozen:
             group._freeze(True)

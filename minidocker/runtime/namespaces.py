@@ -1,6 +1,6 @@
 """Namespaces: what a container's processes can see, one kernel object per kind.
 
-Layer: runtime (policy and inspection).  A container is not a thing the kernel
+Layer: runtime (kernel-level: inspection and joining).  A container is not a thing the kernel
 knows: it is a process whose namespaces differ from the host's.  Each namespace
 of a process is a file /proc/PID/ns/TYPE, and that file's inode number names
 the namespace: two processes with the same number share it (namespaces(7)).
@@ -8,11 +8,10 @@ the namespace: two processes with the same number share it (namespaces(7)).
 This module
   - reads them: of(pid), compare(a, b), id_map(pid) (`minidocker ns ID` prints them);
   - joins them: open_all(pid) + enter(fds), what `exec` does with setns(2);
-  - turns docker's HostConfig modes into the runtime spec: modes() checks
-    --pid, --network, --ipc, --uts, --userns, --cgroupns at create time, and
-    spec_entries() says, at start, for each kind: a new one (its name), the
-    host's (left out), or another container's ({"type", "path"}), as the OCI
-    runtime spec's linux.namespaces does (config-linux.md "Namespaces").
+  - reads a runtime spec's linux.namespaces (config-linux.md "Namespaces"):
+    new_kinds() to create, joined() paths to setns(2) into.
+docker's flags (--pid, --ipc container:NAME ...) become such a spec in the
+engine (engine/namespaces.py): the runtime knows no container names.
 
 What each kind isolates (the course's six, and cgroup):
   pid     process ids: the container's first process is PID 1 in it
@@ -27,7 +26,7 @@ import errno
 import os
 
 from minidocker import kernel
-from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.errors import MinidockerError, NotFound
 
 # The notes' order, then cgroup.  (/proc/PID/ns also has time and *_for_children.)
 TYPES = ("pid", "mnt", "net", "user", "uts", "ipc", "cgroup")
@@ -108,85 +107,7 @@ def close_all(fds: dict) -> None:
             pass
 
 
-# -- docker's modes -------------------------------------------------------------------
-
-# Each flag: the HostConfig key, the values it takes, docker's default, docker's error.
-MODES = {
-    "pid": ("PidMode", ("", "host"), "", "--pid: invalid PID mode"),
-    "network": ("NetworkMode", ("default", "none", "host"), "default", "invalid network mode"),
-    "ipc": ("IpcMode", ("private", "shareable", "host"), "private", "--ipc: invalid IPC mode"),
-    "uts": ("UTSMode", ("", "host"), "", "--uts: invalid UTS mode"),
-    "userns": ("UsernsMode", ("", "host", "remap"), "", "--userns: invalid USER mode"),
-    "cgroupns": ("CgroupnsMode", ("private", "host"), None, "--cgroupns: invalid CGROUP mode"),
-}
-JOINABLE = ("pid", "network", "ipc")          # these also take container:<name|id>
-
-
-def modes(privileged=False, **flags) -> dict:
-    """docker's HostConfig fields for the namespace flags (None: docker's default).
-
-    Checks each value; for container:<ref> checks that the container runs and,
-    for --ipc, that it is shareable, as dockerd does.  A new cgroup namespace is
-    docker's default on cgroup v2 only."""
-    from minidocker.runtime import cgroups
-    out = {}
-    for flag, (key, allowed, default, error) in MODES.items():
-        value = flags.get(flag)
-        if value is None:
-            value = default if default is not None else ("private" if cgroups.version() == 2 else "host")
-        if flag == "network" and value == "bridge":
-            raise InvalidArgument('network mode "bridge" is not available yet: use none or host')
-        if flag in JOINABLE and value.startswith("container:"):
-            donor(flag, value.split(":", 1)[1])
-        elif value not in allowed:
-            raise InvalidArgument(f"{error}: {value!r}")
-        out[key] = value
-    if out["UsernsMode"] == "remap":
-        # As docker's --userns-remap: what needs the host's own ids or namespaces cannot be remapped.
-        for key, why in (("PidMode", "--pid host"), ("NetworkMode", "--network host")):
-            if out[key] == "host":
-                raise InvalidArgument(f"{why} is incompatible with --userns remap "
-                                      "(the host's namespaces belong to the host's root): add --userns host")
-        if privileged:
-            raise InvalidArgument("--privileged is incompatible with --userns remap: add --userns host")
-    return out
-
-
-def donor(flag: str, ref: str):
-    """The running container whose namespace `--FLAG container:REF` joins."""
-    from minidocker.engine import containers
-    if not ref:
-        raise InvalidArgument(f"--{flag}: container: needs a container name or id")
-    c = containers.get(ref)
-    state = c.state
-    what = {"ipc": "IPC", "pid": "PID namespace", "network": "network stack"}[flag]
-    if state["Status"] != "running":
-        raise Conflict(f"cannot join {what} of a non running container: {ref}")
-    if flag == "ipc" and c.config["HostConfig"].get("IpcMode") not in ("shareable", "host"):
-        raise Conflict(f"cannot join IPC of container {c.id[:12]}: non-shareable IPC "
-                       "(hint: use --ipc shareable for the donor container)")
-    return c
-
-
-def spec_entries(host_config: dict) -> list:
-    """The runtime spec's namespaces for a container's HostConfig: a kind's name
-    for a new namespace; {"type", "path"} to join another container's; nothing for
-    the host's.  The mount namespace is always new."""
-    entries = ["mnt"]
-    for flag, kind in (("pid", "pid"), ("network", "net"), ("ipc", "ipc"), ("uts", "uts"),
-                       ("userns", "user"), ("cgroupns", "cgroup")):
-        key, _, default, _ = MODES[flag]
-        value = host_config.get(key, default if default is not None else "host")
-        if value.startswith("container:"):
-            pid = donor(flag, value.split(":", 1)[1]).state["Pid"]
-            entries.append({"type": kind, "path": f"/proc/{pid}/ns/{kind}"})
-        elif kind == "user":
-            if value == "remap":
-                entries.append(kind)
-        elif value != "host":
-            entries.append(kind)
-    return entries
-
+# -- a runtime spec's namespaces ------------------------------------------------------
 
 def new_kinds(spec: dict) -> set:
     """The kinds the runtime creates (names in spec["namespaces"])."""
@@ -242,18 +163,3 @@ def refused(e: OSError) -> MinidockerError:
         return MinidockerError("cannot create a user namespace: not permitted (is the engine itself in "
                                "a chroot or a restricted container?); fix: --userns host")
     return MinidockerError(f"cannot create a user namespace: {e.strerror}")
-
-
-# -- the runtime spec ------------------------------------------------------------------------
-
-def apply(spec: dict, c) -> None:
-    """Fill a container's runtime spec (shim.build_spec) from its HostConfig modes."""
-    from minidocker.runtime import userns
-    hc = c.config["HostConfig"]
-    spec["namespaces"] = spec_entries(hc)
-    if hc.get("IpcMode") == "host":
-        spec["devShm"] = "/dev/shm"       # docker binds the host's /dev/shm too
-    if "user" in spec["namespaces"]:
-        m = userns.mapping()
-        spec.update(userns.spec_mappings(m))
-        spec["root"] = userns.prepare(spec["root"], m, own=[src for src, _ in spec["binds"]])

@@ -1,0 +1,78 @@
+"""The runtime spec of a container, built from its config at start.
+
+Layer: engine (what dockerd's daemon/oci_linux.go does: it turns a container's
+config and HostConfig into an OCI runtime spec, config.json of the bundle, and
+hands it to containerd and runc).  The engine writes it to spec.json before it
+launches the monitor; the monitor (shim.py) and the runtime only read it, so
+neither needs to know docker's config, names or images.
+
+The shape is the OCI runtime spec's, cut down (runtime/runc.py lists the keys;
+https://github.com/opencontainers/runtime-spec/blob/main/config.md), plus:
+  linux.resources   the cgroup limits, HostConfig's keys (runtime/cgroups)
+  annotations       what only the monitor needs: openStdin, autoRemove
+"""
+import os
+
+from minidocker.image import store
+from minidocker.runtime import bundle, confine
+from minidocker.engine import namespaces, snapshots
+
+# Limits that docker keeps in HostConfig and the cgroup module understands.
+LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
+              "BlkioWeight", "BlkioDeviceReadBps", "BlkioDeviceWriteBps")
+
+
+def limits(host_config: dict) -> dict:
+    """The limits set in a HostConfig (a 0 or empty value is no limit)."""
+    return {k: host_config[k] for k in LIMIT_KEYS if host_config.get(k)}
+
+
+def build(cid: str) -> dict:
+    """The runtime spec of container cid, from its config.json and its image.
+    May extract a layer (and find it corrupted), or find a joined container gone."""
+    cfg = bundle.read_config(cid)
+    hc = cfg["HostConfig"]
+    image = store.Image(cfg["ImageManifest"])
+    binds = etc_files(cid, cfg["Config"]["Hostname"])
+    privileged = hc.get("Privileged")
+    spec = {
+        "process": {"args": [cfg["Path"]] + cfg["Args"], "env": cfg["Config"]["Env"],
+                    "cwd": cfg["Config"]["WorkingDir"] or "/", "user": cfg["Config"]["User"],
+                    "terminal": cfg["Config"]["Tty"], "capabilities": cfg["Capabilities"],
+                    "noNewPrivileges": cfg["NoNewPrivileges"]},
+        "root": snapshots.root(cid, image, binds),
+        "hostname": cfg["Config"]["Hostname"],
+        "nodev": not privileged,         # device nodes made inside do not work (runc.py)
+        "maskedPaths": [] if privileged else confine.MASKED_PATHS,
+        "readonlyPaths": [] if privileged else confine.READONLY_PATHS,
+        "binds": binds,
+        "linux": {"resources": limits(hc)},
+        "annotations": {"openStdin": bool(cfg["Config"]["OpenStdin"]),
+                        "autoRemove": bool(hc.get("AutoRemove"))},
+    }
+    namespaces.apply(spec, hc)        # new, the host's or another container's; a user namespace
+    return spec
+
+
+def etc_files(cid: str, hostname: str) -> list:
+    """/etc/hostname and /etc/hosts, written per container and bound in, as docker does."""
+    files = {"hostname": hostname + "\n",
+             "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                      f"127.0.1.1\t{hostname}\n"}
+    binds = []
+    for name, text in files.items():
+        binds.append((bundle.write_file(cid, name, text.encode()), "/etc/" + name))
+    return binds
+
+
+def merge_env(image_env, env):
+    """docker's -e over the image's Env: later wins; "NAME" alone takes our own value."""
+    merged = {}
+    for item in list(image_env) + list(env):
+        key, sep, value = item.partition("=")
+        if not sep:                   # -e NAME takes the value from the caller's environment
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        merged[key] = value
+    return [f"{k}={v}" for k, v in merged.items()]
