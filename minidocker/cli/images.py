@@ -44,7 +44,7 @@ def cmd_rmi(a):
     code = 0
     for ref in a.images:
         try:
-            for line in store.remove(ref, a.force, containers.images_in_use()):
+            for line in containers.remove_image(ref, a.force):
                 print(line)
         except MinidockerError as e:
             sys.stderr.write(f"Error response from daemon: {e}\n")

@@ -34,7 +34,7 @@ from minidocker.runtime.runc import overlay_options
 from minidocker.image import layers, store
 from minidocker.image.changes import parse_change
 from minidocker.engine import names
-from minidocker.errors import InvalidArgument, MinidockerError
+from minidocker.errors import InvalidArgument
 
 PAGE = 4096           # mount(2) copies one page of options (the last byte is the NUL)
 MAX_LOWERS = 500      # overlayfs: OVL_MAX_STACK
