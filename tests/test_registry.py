@@ -22,6 +22,7 @@ from registry_fixtures import (CuttingProxy, Registry, TokenServer, htpasswd, ne
                                self_signed)
 
 from minidocker.distribution import auth, registry
+from minidocker.image import store
 
 ACCEPT = registry.ACCEPT
 
@@ -287,7 +288,7 @@ def test_an_index_picks_our_platform(images_root, reg, fresh, tmp_path, index_ty
     ours = json.loads(reg.get(f"/v2/{repo}/manifests/latest", {"Accept": ACCEPT})[2])
     ours_bytes = reg.get(f"/v2/{repo}/manifests/latest", {"Accept": ACCEPT})[2]
     config = json.loads(reg.get(f"/v2/{repo}/blobs/{ours['config']['digest']}")[2])
-    other_arch = "s390x" if registry.images.ARCH != "s390x" else "amd64"
+    other_arch = "s390x" if store.ARCH != "s390x" else "amd64"
     config["architecture"] = other_arch
     other_config = json.dumps(config).encode()
     other = dict(ours, config=dict(ours["config"], digest=_put_blob(reg, repo, other_config),
@@ -298,7 +299,7 @@ def test_an_index_picks_our_platform(images_root, reg, fresh, tmp_path, index_ty
         {"mediaType": registry.DOCKER_MANIFEST, "digest": other_digest, "size": len(other_bytes),
          "platform": {"os": "linux", "architecture": other_arch}},
         {"mediaType": registry.DOCKER_MANIFEST, "digest": sha256(ours_bytes), "size": len(ours_bytes),
-         "platform": {"os": "linux", "architecture": registry.images.ARCH}}]}
+         "platform": {"os": "linux", "architecture": store.ARCH}}]}
     index_digest = _put_manifest(reg, repo, "multi", index_type, json.dumps(index).encode())
 
     pulled = ok("pull", f"{reg.host}/{repo}:multi", root=fresh)
