@@ -8,7 +8,8 @@ which checks the tokens our token server signs exactly as it checks Docker Hub's
   Registry(dir, auth=None | ("htpasswd", path) | ("token", TokenServer), tls=None)
   TokenServer(dir, users={"alice": "secret"})   JWTs signed with RS256 by `openssl`
   CuttingProxy(target_port, limit)              closes a connection after `limit`
-                                                bytes from the server (a pull that dies)
+                                                bytes from the server (a pull that dies);
+                                                rate=bytes/s slows it (pulls that overlap)
 
 The token format is distribution's docs/spec/auth/jwt.md: a JWT whose header names
 the signing key by its libtrust key ID, and whose claims list the access granted.
@@ -251,11 +252,11 @@ class TokenServer:
 class CuttingProxy:
     """A TCP relay to 127.0.0.1:target that closes a connection once `limit` bytes
     came back from the server (None: never), or flips the byte at `corrupt_at` of
-    what the server sends.  It records each request's first lines, so a test can
+    what the server sends, or sends at most `rate` bytes a second (a slow network).  It records each request's first lines, so a test can
     see the Range header of a resumed download."""
 
-    def __init__(self, target_port, limit=None, corrupt_at=None):
-        self.target, self.limit, self.corrupt_at = target_port, limit, corrupt_at
+    def __init__(self, target_port, limit=None, corrupt_at=None, rate=None):
+        self.target, self.limit, self.corrupt_at, self.rate = target_port, limit, corrupt_at, rate
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -309,6 +310,8 @@ class CuttingProxy:
                     break
                 client.sendall(data)
                 sent[0] += len(data)
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
         except OSError:
             pass
         finally:
