@@ -7,6 +7,8 @@ which checks the tokens our token server signs exactly as it checks Docker Hub's
 
   Registry(dir, auth=None | ("htpasswd", path) | ("token", TokenServer), tls=None)
   TokenServer(dir, users={"alice": "secret"})   JWTs signed with RS256 by `openssl`
+  BrokenRegistry(answers)                       answers each request as a table says:
+                                                a 500, bad JSON, a body cut short
   CuttingProxy(target_port, limit)              closes a connection after `limit`
                                                 bytes from the server (a pull that dies);
                                                 rate=bytes/s slows it (pulls that overlap)
@@ -245,6 +247,54 @@ class TokenServer:
         req.send_header("Content-Length", str(len(data)))
         req.end_headers()
         req.wfile.write(data)
+
+
+# -- a registry that answers badly ------------------------------------------------------
+
+class BrokenRegistry:
+    """A web server on 127.0.0.1 that answers like a broken registry: `answers` maps
+    "METHOD /path" to (status, headers, body); a Content-Length larger than the body
+    makes the answer end early.  "{host}" in an answer is replaced by the server's
+    host:port.  Unknown requests get 404.  docker-registry never
+    misbehaves, so the client's error paths need this small stand-in."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self):
+                status, headers, body = server.answers.get(f"{self.command} {self.path.split('?')[0]}",
+                                                           (404, {}, b"{}"))
+                body = body.replace(b"{host}", server.host.encode())
+                self.send_response(status)
+                headers = {"Content-Length": str(len(body)), **headers}
+                for k, v in headers.items():
+                    self.send_header(k, v.replace("{host}", server.host))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body[:int(headers["Content-Length"])])
+                self.close_connection = True
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _answer
+
+            def log_message(self, *args):
+                pass
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
 
 
 # -- a proxy that cuts a transfer short ----------------------------------------------

@@ -266,7 +266,12 @@ def _fetch_layer(client, ref, desc, diff_id, scopes, progress, stop) -> bool:
             os.unlink(partial)                  # stored by another pull while we waited
             progress.layer(ident, "Already exists")
             return False
-        _download(client, ref, desc, scopes, progress, stop, f, partial)
+        try:
+            _download(client, ref, desc, scopes, progress, stop, f, partial)
+        except BaseException:
+            if os.path.exists(partial) and os.fstat(f.fileno()).st_size == 0:
+                os.unlink(partial)              # nothing to resume: leave no empty file behind
+            raise
         progress.layer(ident, "Verifying Checksum")
         if store._file_digest(partial) != desc["digest"]:
             os.unlink(partial)
