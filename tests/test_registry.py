@@ -182,7 +182,7 @@ def test_run_pulls_a_missing_image_from_the_registry_it_names(images_root, reg, 
     proc = ok("run", "--rm", f"{reg.host}/t2/busybox", "echo", "hi", root=fresh)
     assert proc.stdout == "hi\n"                              # docker prints the pull to stderr
     assert f"Unable to find image '{reg.host}/t2/busybox:latest' locally" in proc.stderr
-    assert "Pull complete" in proc.stderr and f"Status: Downloaded newer image" in proc.stderr
+    assert "Pull complete" in proc.stderr and "Status: Downloaded newer image" in proc.stderr
     # an image on Docker Hub is not looked for while offline (no MINIDOCKER_ONLINE)
     missing = md("run", "--rm", "nosuchimage", root=fresh)
     assert missing.returncode == 125 and "Pulling" not in missing.stderr

@@ -299,12 +299,15 @@ def _locked(path, ident, progress, stop):
     while True:
         f = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
         try:
+            waited = False
             while True:
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    progress.layer(ident, "Waiting")
+                    if not waited:
+                        progress.layer(ident, "Waiting")
+                        waited = True
                     if stop.wait(0.1):
                         raise RegistryError("interrupted") from None
             try:
