@@ -24,13 +24,21 @@ def _pull_at_once(host, ref, root, n):
     procs = [subprocess.Popen([sys.executable, "-m", "minidocker", "pull", f"{host}/{ref}"], env=env,
                               cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(n)]
-    return [(p.wait(120), *p.communicate()) for p in procs]
+    results = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        results.append((p.returncode, out, err))
+    return results
 
 
 def _store_verifies(root):
     """Every blob's content hashes to its name (what `docker image inspect` trusts)."""
     blobs = os.path.join(root, "image", "blobs", "sha256")
-    names = [n for n in os.listdir(blobs)]
+    names = os.listdir(blobs)
     for name in names:
         h = hashlib.sha256()
         with open(os.path.join(blobs, name), "rb") as f:
