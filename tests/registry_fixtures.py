@@ -7,8 +7,11 @@ which checks the tokens our token server signs exactly as it checks Docker Hub's
 
   Registry(dir, auth=None | ("htpasswd", path) | ("token", TokenServer), tls=None)
   TokenServer(dir, users={"alice": "secret"})   JWTs signed with RS256 by `openssl`
+  BrokenRegistry(answers)                       answers each request as a table says:
+                                                a 500, bad JSON, a body cut short
   CuttingProxy(target_port, limit)              closes a connection after `limit`
-                                                bytes from the server (a pull that dies)
+                                                bytes from the server (a pull that dies);
+                                                rate=bytes/s slows it (pulls that overlap)
 
 The token format is distribution's docs/spec/auth/jwt.md: a JWT whose header names
 the signing key by its libtrust key ID, and whose claims list the access granted.
@@ -246,16 +249,64 @@ class TokenServer:
         req.wfile.write(data)
 
 
+# -- a registry that answers badly ------------------------------------------------------
+
+class BrokenRegistry:
+    """A web server on 127.0.0.1 that answers like a broken registry: `answers` maps
+    "METHOD /path" to (status, headers, body); a Content-Length larger than the body
+    makes the answer end early.  "{host}" in an answer is replaced by the server's
+    host:port.  Unknown requests get 404.  docker-registry never
+    misbehaves, so the client's error paths need this small stand-in."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self):
+                status, headers, body = server.answers.get(f"{self.command} {self.path.split('?')[0]}",
+                                                           (404, {}, b"{}"))
+                body = body.replace(b"{host}", server.host.encode())
+                self.send_response(status)
+                headers = {"Content-Length": str(len(body)), **headers}
+                for k, v in headers.items():
+                    self.send_header(k, v.replace("{host}", server.host))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body[:int(headers["Content-Length"])])
+                self.close_connection = True
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _answer
+
+            def log_message(self, *args):
+                pass
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
 # -- a proxy that cuts a transfer short ----------------------------------------------
 
 class CuttingProxy:
     """A TCP relay to 127.0.0.1:target that closes a connection once `limit` bytes
     came back from the server (None: never), or flips the byte at `corrupt_at` of
-    what the server sends.  It records each request's first lines, so a test can
+    what the server sends, or sends at most `rate` bytes a second (a slow network).  It records each request's first lines, so a test can
     see the Range header of a resumed download."""
 
-    def __init__(self, target_port, limit=None, corrupt_at=None):
-        self.target, self.limit, self.corrupt_at = target_port, limit, corrupt_at
+    def __init__(self, target_port, limit=None, corrupt_at=None, rate=None):
+        self.target, self.limit, self.corrupt_at, self.rate = target_port, limit, corrupt_at, rate
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -309,6 +360,8 @@ class CuttingProxy:
                     break
                 client.sendall(data)
                 sent[0] += len(data)
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
         except OSError:
             pass
         finally:

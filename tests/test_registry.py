@@ -21,9 +21,12 @@ from conftest import REPO, mounts_under
 from registry_fixtures import (CuttingProxy, Registry, TokenServer, htpasswd, need,
                                self_signed)
 
-from minidocker.distribution import auth, registry
+from minidocker.distribution import client
+from minidocker.distribution.pull import pulls_on_run
+from minidocker.errors import InvalidArgument
+from minidocker.image import reference, store
 
-ACCEPT = registry.ACCEPT
+ACCEPT = client.ACCEPT
 
 
 def md(*args, root, env=None, input=None, timeout=120):
@@ -91,47 +94,50 @@ def push_busybox(root, host, repo):
 # -- references, policy, challenges: no network -------------------------------------
 
 def test_references_read_as_docker_reads_them():
-    r = registry.Reference("busybox")
-    assert (r.domain, r.path, r.tag, r.api_host) == ("docker.io", "library/busybox", None, "registry-1.docker.io")
+    """The grammar itself is tested in test_reference.py; here what pull and push use."""
+    r = reference.parse("busybox")
+    assert (r.domain, r.path, r.tag, client.api_host(r.domain)) == ("docker.io", "library/busybox", None,
+                                                                      "registry-1.docker.io")
     assert (r.repository, r.familiar) == ("docker.io/library/busybox", "busybox")
-    r = registry.Reference("user/app:1.0")
+    r = reference.parse("user/app:1.0")
     assert (r.domain, r.path, r.tag, r.familiar) == ("docker.io", "user/app", "1.0", "user/app")
-    r = registry.Reference("127.0.0.1:5000/a/b:v2")
+    r = reference.parse("127.0.0.1:5000/a/b:v2")
     assert (r.domain, r.path, r.tag, r.local()) == ("127.0.0.1:5000", "a/b", "v2", "127.0.0.1:5000/a/b:v2")
-    r = registry.Reference("localhost/x@sha256:" + "a" * 64)
+    assert client.api_host(r.domain) == "127.0.0.1:5000"
+    r = reference.parse("localhost/x@sha256:" + "a" * 64)
     assert (r.domain, r.path, r.tag, r.digest, r.local()) == ("localhost", "x", None, "sha256:" + "a" * 64, None)
-    assert registry.Reference("docker.io/library/redis:7").local() == "redis:7"
+    assert reference.parse("docker.io/library/redis:7").local() == "redis:7"
     for bad in ("Busybox", "a//b", "x:", "x@sha256:12", "-x", "x:" + "t" * 200):
-        with pytest.raises(registry.InvalidArgument):
-            registry.Reference(bad)
+        with pytest.raises(InvalidArgument):
+            reference.parse(bad)
 
 
 def test_plain_http_only_for_localhost_or_insecure(monkeypatch, root):
     for host in ("127.0.0.1:5000", "localhost:5000", "localhost", "[::1]:5000", "127.3.2.1"):
-        assert registry.allows_http(host), host
+        assert client.allows_http(host), host
     for host in ("registry.example.com:5000", "10.1.2.3:5000", "docker.io", "localhost.example.com"):
-        assert not registry.allows_http(host), host
+        assert not client.allows_http(host), host
     monkeypatch.setenv("MINIDOCKER_INSECURE_REGISTRIES", "registry.example.com:5000, 10.0.0.0/8")
-    assert registry.allows_http("registry.example.com:5000") and registry.allows_http("10.1.2.3:5000")
-    assert not registry.allows_http("registry.example.com:6000")
+    assert client.allows_http("registry.example.com:5000") and client.allows_http("10.1.2.3:5000")
+    assert not client.allows_http("registry.example.com:6000")
     monkeypatch.delenv("MINIDOCKER_INSECURE_REGISTRIES")
     with open(os.path.join(root, "daemon.json"), "w") as f:
         json.dump({"insecure-registries": ["registry.example.com:6000"]}, f)
-    assert registry.allows_http("registry.example.com:6000")
+    assert client.allows_http("registry.example.com:6000")
     # `run` pulls a missing image from a registry it names; Docker Hub only when online
-    assert registry.pulls_on_run("127.0.0.1:5000/x") and not registry.pulls_on_run("busybox")
+    assert pulls_on_run("127.0.0.1:5000/x") and not pulls_on_run("busybox")
     monkeypatch.setenv("MINIDOCKER_ONLINE", "1")
-    assert registry.pulls_on_run("busybox")
+    assert pulls_on_run("busybox")
 
 
 def test_challenges_parse():
-    scheme, params = auth.parse_challenge(
+    scheme, params = client.parse_challenge(
         'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
         'scope="repository:library/redis:pull,push",error="insufficient_scope"')
     assert scheme == "bearer"
     assert params == {"realm": "https://auth.docker.io/token", "service": "registry.docker.io",
                       "scope": "repository:library/redis:pull,push", "error": "insufficient_scope"}
-    assert auth.parse_challenge('Basic realm="my registry"') == ("basic", {"realm": "my registry"})
+    assert client.parse_challenge('Basic realm="my registry"') == ("basic", {"realm": "my registry"})
 
 
 # -- push and pull ----------------------------------------------------------------------
@@ -148,7 +154,7 @@ def test_push_then_pull_into_a_fresh_root_and_run(images_root, reg, fresh):
     status, headers, body = reg.get("/v2/t1/busybox/manifests/latest", {"Accept": ACCEPT})
     assert status == 200 and sha256(body) == digest == headers["Docker-Content-Digest"] and len(body) == int(size)
     manifest = json.loads(body)
-    assert manifest["mediaType"] == registry.DOCKER_MANIFEST and manifest["config"]["digest"] == bb
+    assert manifest["mediaType"] == client.DOCKER_MANIFEST and manifest["config"]["digest"] == bb
     assert sha256(reg.get(f"/v2/t1/busybox/blobs/{bb}")[2]) == bb
     layer_blob = reg.get(f"/v2/t1/busybox/blobs/{manifest['layers'][0]['digest']}")[2]
     assert layer_blob[:2] == b"\x1f\x8b" and sha256(layer_blob) == manifest["layers"][0]["digest"]
@@ -176,7 +182,7 @@ def test_run_pulls_a_missing_image_from_the_registry_it_names(images_root, reg, 
     proc = ok("run", "--rm", f"{reg.host}/t2/busybox", "echo", "hi", root=fresh)
     assert proc.stdout == "hi\n"                              # docker prints the pull to stderr
     assert f"Unable to find image '{reg.host}/t2/busybox:latest' locally" in proc.stderr
-    assert "Pull complete" in proc.stderr and f"Status: Downloaded newer image" in proc.stderr
+    assert "Pull complete" in proc.stderr and "Status: Downloaded newer image" in proc.stderr
     # an image on Docker Hub is not looked for while offline (no MINIDOCKER_ONLINE)
     missing = md("run", "--rm", "nosuchimage", root=fresh)
     assert missing.returncode == 125 and "Pulling" not in missing.stderr
@@ -280,25 +286,25 @@ def _put_manifest(reg, repo, tag, media_type, body):
     return sha256(body)
 
 
-@pytest.mark.parametrize("index_type", [registry.OCI_INDEX, registry.DOCKER_LIST])
+@pytest.mark.parametrize("index_type", [client.OCI_INDEX, client.DOCKER_LIST])
 def test_an_index_picks_our_platform(images_root, reg, fresh, tmp_path, index_type):
     repo = "multi/" + ("oci" if "oci" in index_type else "docker")
     push_busybox(images_root, reg.host, repo)
     ours = json.loads(reg.get(f"/v2/{repo}/manifests/latest", {"Accept": ACCEPT})[2])
     ours_bytes = reg.get(f"/v2/{repo}/manifests/latest", {"Accept": ACCEPT})[2]
     config = json.loads(reg.get(f"/v2/{repo}/blobs/{ours['config']['digest']}")[2])
-    other_arch = "s390x" if registry.images.ARCH != "s390x" else "amd64"
+    other_arch = "s390x" if store.ARCH != "s390x" else "amd64"
     config["architecture"] = other_arch
     other_config = json.dumps(config).encode()
     other = dict(ours, config=dict(ours["config"], digest=_put_blob(reg, repo, other_config),
                                    size=len(other_config)))
     other_bytes = json.dumps(other).encode()
-    other_digest = _put_manifest(reg, repo, "other", registry.DOCKER_MANIFEST, other_bytes)
+    other_digest = _put_manifest(reg, repo, "other", client.DOCKER_MANIFEST, other_bytes)
     index = {"schemaVersion": 2, "mediaType": index_type, "manifests": [
-        {"mediaType": registry.DOCKER_MANIFEST, "digest": other_digest, "size": len(other_bytes),
+        {"mediaType": client.DOCKER_MANIFEST, "digest": other_digest, "size": len(other_bytes),
          "platform": {"os": "linux", "architecture": other_arch}},
-        {"mediaType": registry.DOCKER_MANIFEST, "digest": sha256(ours_bytes), "size": len(ours_bytes),
-         "platform": {"os": "linux", "architecture": registry.images.ARCH}}]}
+        {"mediaType": client.DOCKER_MANIFEST, "digest": sha256(ours_bytes), "size": len(ours_bytes),
+         "platform": {"os": "linux", "architecture": store.ARCH}}]}
     index_digest = _put_manifest(reg, repo, "multi", index_type, json.dumps(index).encode())
 
     pulled = ok("pull", f"{reg.host}/{repo}:multi", root=fresh)
