@@ -38,7 +38,7 @@ import ssl
 import sys
 import urllib.parse
 
-from minidocker import __version__, config
+from minidocker import config
 from minidocker.errors import InvalidArgument, MinidockerError
 from minidocker.image import reference, store
 
@@ -239,7 +239,7 @@ class Client:
             conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=TIMEOUT, context=self._tls())
         else:
             conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT)
-        headers = {"User-Agent": f"minidocker/{__version__} python/{sys.version.split()[0]}", **headers}
+        headers = {"User-Agent": f"minidocker/{config.VERSION} python/{sys.version.split()[0]}", **headers}
         try:
             conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=body, headers=headers)
             resp = conn.getresponse()
