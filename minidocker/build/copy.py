@@ -21,7 +21,7 @@ import tarfile
 from minidocker.build import cache, instructions, layerdir, tree
 from minidocker.errors import InvalidArgument, NotFound
 from minidocker.image import layers, store
-from minidocker.runtime import runc
+from minidocker.runtime import users
 
 
 def do_copy(b, stage, ins, add=False):
@@ -121,7 +121,7 @@ def chown_ids(spec, image_tree):
         if name.isdigit():
             return int(name)
         found = image_tree.find(image_tree.resolve(db.strip("/").split("/")))
-        entries = runc._read_db(found[0]) if found and stat.S_ISREG(found[1].st_mode) else []
+        entries = users.read_db(found[0]) if found and stat.S_ISREG(found[1].st_mode) else []
         for fields in entries:
             if fields[0] == name and fields[2].isdigit():
                 return int(fields[2])

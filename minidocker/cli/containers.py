@@ -69,11 +69,11 @@ def _create(a):
     except NotFound as e:
         if "image" not in str(e):
             raise
-        from minidocker.distribution import registry
+        from minidocker.distribution import pull
         from minidocker.image import store
         sys.stderr.write(f"Unable to find image '{store.normalize(a.image)}' locally\n")
-        if registry.pulls_on_run(a.image):      # docker pulls it (to stderr), then creates
-            registry.pull(a.image, out=sys.stderr)
+        if pull.pulls_on_run(a.image):      # docker pulls it (to stderr), then creates
+            pull.pull(a.image, out=sys.stderr)
             return containers.create(a.image, a.command, **kw)
         raise NotFound(f"{e} (minidocker makes its base images offline: "
                        f"run `{PROG} setup-images`; MINIDOCKER_ONLINE=1 pulls from Docker Hub)") from None

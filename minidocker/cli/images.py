@@ -40,7 +40,6 @@ def cmd_images(a):
          also=("image rm",))
 def cmd_rmi(a):
     from minidocker.engine import containers
-    from minidocker.image import store
     code = 0
     for ref in a.images:
         try:
@@ -54,12 +53,12 @@ def cmd_rmi(a):
 
 def image_inspect(image) -> dict:
     """An image as `docker image inspect` shows it."""
-    from minidocker.distribution import registry
+    from minidocker.distribution import metadata
     cfg = image.config
     return {"Id": image.id, "RepoTags": image.tags, "Created": cfg.get("created"),
             "Architecture": cfg.get("architecture"), "Os": cfg.get("os"),
             "Config": cfg.get("config", {}), "Size": image.size,
-            "RepoDigests": registry.repo_digests(image.id),
+            "RepoDigests": metadata.repo_digests(image.id),
             "RootFS": {"Type": "layers", "Layers": image.diff_ids},
             "Metadata": {"ManifestDigest": image.manifest_digest}}
 

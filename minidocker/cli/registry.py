@@ -19,16 +19,16 @@ from minidocker.cli.commands import command, fail, flag
          flag("name"),
          also=("image pull",))
 def cmd_pull(a):
-    from minidocker.distribution import registry
-    registry.pull(a.name, platform=a.platform, quiet=a.quiet)
+    from minidocker.distribution import pull
+    pull.pull(a.name, platform=a.platform, quiet=a.quiet)
 
 
 @command("push", "Upload an image to a registry",
          flag("-q", "--quiet", action="store_true"), flag("name"),
          also=("image push",))
 def cmd_push(a):
-    from minidocker.distribution import registry
-    registry.push(a.name, quiet=a.quiet)
+    from minidocker.distribution import push
+    push.push(a.name, quiet=a.quiet)
 
 
 @command("login", "Log in to a registry",
@@ -38,7 +38,7 @@ def cmd_push(a):
          flag("server", nargs="?"))
 def cmd_login(a):
     import getpass          # lazy: only an interactive login asks for a password
-    from minidocker.distribution import registry
+    from minidocker.distribution import credentials
     user, password = a.username, a.password
     if a.password_stdin:
         if password:
@@ -55,16 +55,16 @@ def cmd_login(a):
         password = password or getpass.getpass("Password: ")
     if not user or not password:
         fail("Error: Username and password are required", 1)
-    path = registry.login(a.server, user, password)
+    path = credentials.login(a.server, user, password)
     sys.stderr.write(f"WARNING! Your password will be stored unencrypted in {path}.\n\n")
     print("Login Succeeded")
 
 
 @command("logout", "Log out from a registry", flag("server", nargs="?"))
 def cmd_logout(a):
-    from minidocker.distribution import auth
-    shown = a.server or auth.HUB
-    if auth.erase(auth.server_key(a.server)):
+    from minidocker.distribution import credentials
+    shown = a.server or credentials.HUB
+    if credentials.logout(a.server):
         print(f"Removing login credentials for {shown}")
     else:
         print(f"Not logged in to {shown}")
