@@ -18,6 +18,10 @@ import os
 VERSION = "0.1.0"            # minidocker.__version__; here so that every layer can read it
 
 
+# The PATH a process gets when neither the image nor -e sets one (runc and docker
+# use the same list; the builder and `commit --change ENV` write it into images).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 # The machine in the words of OCI image indexes and `docker version` (Go's GOARCH):
 # pull picks this platform from a manifest list; images record it in their config.
 ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(os.uname().machine, os.uname().machine)

@@ -58,3 +58,22 @@ def test_help_lists_every_command_of_the_table(cli):
         text = listed[group or None]
         assert re.search(rf"^    {re.escape(word)}\s", text, re.M) and command.help[:20] in text, name
         assert cli(*name.split(), "--help").returncode == 0, name
+
+
+def test_environment_as_docker_merges_it(cli, images_root, monkeypatch):
+    """-e NAME takes the caller's value, or is dropped when the caller has none (the CLI
+    resolves it); -e KEY=VALUE replaces an image variable in its place (the engine's
+    ReplaceOrAppendEnvValues), so PATH stays first; exec merges the same way."""
+    monkeypatch.setenv("FROM_CALLER", "yes")
+    monkeypatch.delenv("NOT_SET_HERE", raising=False)
+    out = cli("run", "--rm", "-e", "FROM_CALLER", "-e", "NOT_SET_HERE", "-e", "PATH=/usr/bin:/bin",
+              "-e", "A=1", "busybox", "env", check=True).stdout.splitlines()
+    assert out[0] == "PATH=/usr/bin:/bin"
+    assert "FROM_CALLER=yes" in out and "A=1" in out
+    assert not any(line.startswith("NOT_SET_HERE") for line in out)
+    cid = cli("run", "-d", "-e", "A=1", "busybox", "sleep", "60", check=True).stdout.strip()
+    try:
+        got = cli("exec", "-e", "FROM_CALLER", "-e", "A=2", cid, "env", check=True).stdout.splitlines()
+        assert "A=2" in got and "FROM_CALLER=yes" in got and "A=1" not in got
+    finally:
+        cli("rm", "-f", cid)

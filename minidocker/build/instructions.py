@@ -20,6 +20,7 @@ import stat
 from minidocker.build import cache, dockerfile, layerdir, tree, words
 from minidocker.engine import containers
 from minidocker.errors import InvalidArgument, NotFound
+from minidocker.image.changes import merge_env
 from minidocker.image import store
 
 SCRATCH_CONFIG = {"architecture": store.ARCH, "os": "linux", "config": {},
@@ -44,21 +45,6 @@ class Stage:
         if self.image_id is None:
             return tree.ImageTree([])
         return tree.ImageTree(store.get(self.image_id).layer_dirs())
-
-
-def merge_env(base, more):
-    """`base` (["KEY=VALUE", ...]) with each KEY=VALUE of `more` put in: in its place
-    where base has KEY, else appended; a bare KEY (no "=") removes it.  This is
-    docker's ReplaceOrAppendEnvValues (moby container/env.go), which ENV, `run -e`
-    and `commit --change ENV` all go through."""
-    merged = dict(item.partition("=")[::2] for item in base)
-    for item in more:
-        key, eq, value = item.partition("=")
-        if eq:
-            merged[key] = value
-        else:
-            merged.pop(key, None)
-    return [f"{k}={v}" for k, v in merged.items()]
 
 
 # -- variables ------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def namespace_flags(p):
 def _create(a):
     from minidocker.engine import containers
     labels = dict(item.partition("=")[::2] for item in a.label)
-    kw = dict(name=a.name, entrypoint=a.entrypoint, env=a.env, workdir=a.workdir, user=a.user,
+    kw = dict(name=a.name, entrypoint=a.entrypoint, env=caller_env(a.env), workdir=a.workdir, user=a.user,
               hostname=a.hostname, tty=a.tty, stdin_open=a.interactive, auto_remove=a.rm,
               privileged=a.privileged, cap_add=a.cap_add, cap_drop=a.cap_drop,
               security_opt=a.security_opt, labels=labels, pid_mode=a.pid, network_mode=a.network,
@@ -78,6 +78,19 @@ def _create(a):
         raise NotFound(f"{e} (minidocker makes its base images offline: "
                        f"run `{PROG} setup-images`; MINIDOCKER_ONLINE=1 pulls from Docker Hub)") from None
 
+
+
+def caller_env(items):
+    """-e NAME (no "=") takes NAME's value from the caller's environment, or is dropped
+    when the caller has none: the docker CLI does this before it sends the request,
+    so the engine only ever sees NAME=VALUE (a bare NAME there removes NAME)."""
+    out = []
+    for item in items:
+        if "=" in item or not item:
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    return out
 
 @command("run", "Create and run a new container from an image", container_flags, codes=(125, 126, 127))
 def cmd_run(a):
@@ -276,7 +289,7 @@ def cmd_exec(a):
     from minidocker.engine import containers
     if a.interactive and a.tty and not os.isatty(0):
         fail("the input device is not a TTY", 1)
-    kw = dict(env=a.env, workdir=a.workdir, user=a.user, tty=a.tty)
+    kw = dict(env=caller_env(a.env), workdir=a.workdir, user=a.user, tty=a.tty)
     if not a.tty:
         stdin = 0 if a.interactive else os.open("/dev/null", os.O_RDONLY)
         return containers.exec_process(a.container, a.command, stdio=(stdin, 1, 2), **kw)

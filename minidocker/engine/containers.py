@@ -22,7 +22,7 @@ import time
 
 from minidocker import config
 from minidocker.runtime import bundle, cgroups, confine
-from minidocker.image import store
+from minidocker.image import changes, store
 from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
 from minidocker.engine import lifecycle, names, namespaces, snapshots, spec
 # The verbs that run containers live in lifecycle.py; their old names here too (the CLI uses them).
@@ -179,7 +179,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
     for item in env:
         if not item or item.startswith("="):
             raise InvalidArgument(f"invalid environment variable: {item!r}")
-    merged_env = spec.merge_env(icfg.get("Env") or [], env)
+    merged_env = changes.merge_env(icfg.get("Env") or [], env)
     cid = os.urandom(32).hex()
     hc = {"AutoRemove": auto_remove, "Privileged": privileged, "CapAdd": list(cap_add),
           "CapDrop": list(cap_drop), "SecurityOpt": list(security_opt), "NetworkMode": "default"}

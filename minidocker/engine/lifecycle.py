@@ -15,7 +15,7 @@ import time
 
 from minidocker import config
 from minidocker.runtime import bundle, cgroups, procs, runc
-from minidocker.image import store
+from minidocker.image import changes, store
 from minidocker.errors import CannotInvoke, CommandNotFound, Conflict, InvalidArgument, MinidockerError, NotFound
 from minidocker.engine import names, spec
 
@@ -279,7 +279,7 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
     runtime_spec = bundle.read_spec(cid)
     process = dict(runtime_spec["process"])
     process.update(args=list(cmd), terminal=tty,
-                   env=spec.merge_env(process["env"], env),
+                   env=changes.merge_env(process["env"], env),
                    cwd=workdir or process.get("cwd") or "/")
     if user is not None:
         process["user"] = user

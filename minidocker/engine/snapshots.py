@@ -30,9 +30,9 @@ import tempfile
 
 from minidocker import config
 from minidocker.runtime import bundle, cgroups
-from minidocker.runtime.runc import overlay_options
+from minidocker.runtime.rootfs import overlay_options
 from minidocker.image import layers, store
-from minidocker.image.changes import parse_change
+from minidocker.image.changes import merge_env, parse_change
 from minidocker.engine import names
 from minidocker.errors import InvalidArgument
 
@@ -132,17 +132,11 @@ def _child_config(cid, record, image, changes, author):
     conf.update({k: record["Config"].get(k) for k in IMAGE_KEYS if k in record["Config"]})
     for text in changes or ():
         for key, value in parse_change(text).items():
-            conf[key] = _merge_env(conf.get("Env") or [], value) if key == "Env" else value
+            conf[key] = merge_env(conf.get("Env") or [], value) if key == "Env" else value
     cfg.update(config=conf, created=store.now(), container=cid)
     if author:
         cfg["author"] = author
     return cfg
-
-
-def _merge_env(env, more):
-    merged = dict(item.partition("=")[::2] for item in env)
-    merged.update(item.partition("=")[::2] for item in more)
-    return [f"{k}={v}" for k, v in merged.items()]
 
 
 def _pack(cid, upper, pause):

@@ -11,7 +11,6 @@ https://github.com/opencontainers/runtime-spec/blob/main/config.md), plus:
   linux.resources   the cgroup limits, HostConfig's keys (runtime/cgroups)
   annotations       what only the monitor needs: openStdin, autoRemove
 """
-import os
 
 from minidocker.image import store
 from minidocker.runtime import bundle, confine
@@ -63,16 +62,3 @@ def etc_files(cid: str, hostname: str) -> list:
     for name, text in files.items():
         binds.append((bundle.write_file(cid, name, text.encode()), "/etc/" + name))
     return binds
-
-
-def merge_env(image_env, env):
-    """docker's -e over the image's Env: later wins; "NAME" alone takes our own value."""
-    merged = {}
-    for item in list(image_env) + list(env):
-        key, sep, value = item.partition("=")
-        if not sep:                   # -e NAME takes the value from the caller's environment
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        merged[key] = value
-    return [f"{k}={v}" for k, v in merged.items()]

@@ -1,4 +1,4 @@
-"""`--change` instructions: Dockerfile lines that edit an image's config.
+"""`--change` instructions and ENV: Dockerfile lines that edit an image's config.
 
 Layer: images (Docker's image service).  `docker commit --change` and `docker import
 --change` accept a few Dockerfile instructions (CMD, ENTRYPOINT, ENV, WORKDIR, USER,
@@ -10,10 +10,9 @@ lives here, below both, and imports nothing of the CLI.
 """
 import json
 
+from minidocker.config import DEFAULT_PATH
 from minidocker.errors import InvalidArgument
 
-# The PATH docker puts in an image's Env when a change sets ENV (the runtime's default).
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 FIELDS = {"WORKDIR": "WorkingDir", "USER": "User", "STOPSIGNAL": "StopSignal"}
 
@@ -32,6 +31,21 @@ def parse_change(text: str) -> dict:
     if word in FIELDS:
         return {FIELDS[word]: rest}
     raise InvalidArgument(f"{word} is not a valid change command")
+
+
+def merge_env(base, more):
+    """`base` (["KEY=VALUE", ...]) with each KEY=VALUE of `more` put in: in its place
+    where base has KEY, else appended; a bare KEY (no "=") removes it.  This is
+    docker's ReplaceOrAppendEnvValues (moby container/env.go), which ENV, `run -e`,
+    `exec -e` and `commit --change ENV` all go through."""
+    merged = dict(item.partition("=")[::2] for item in base)
+    for item in more:
+        key, eq, value = item.partition("=")
+        if eq:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
+    return [f"{k}={v}" for k, v in merged.items()]
 
 
 def _command(rest: str) -> list:

@@ -46,12 +46,10 @@ import struct
 import termios
 
 from minidocker.runtime import confine, namespaces, rootfs, userns
-from minidocker.runtime.rootfs import overlay_options  # noqa: F401  (its old name here)
 from minidocker.runtime.users import resolve_user
-from minidocker import kernel
+from minidocker import config, kernel
 from minidocker.errors import CannotInvoke, CommandNotFound, MinidockerError
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # -- errors across the fork ------------------------------------------------------
 
@@ -259,7 +257,7 @@ def _lookup(command, env):
     """execvp's search of $PATH, done here to tell 'not found' (127) from 'cannot run' (126)."""
     if "/" in command:
         return command
-    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+    for directory in env.get("PATH", config.DEFAULT_PATH).split(":"):
         candidate = os.path.join(directory or ".", command)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
@@ -268,7 +266,7 @@ def _lookup(command, env):
 
 def _environment(env_list, hostname, home, terminal):
     env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env_list)
-    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("PATH", config.DEFAULT_PATH)
     if hostname:
         env.setdefault("HOSTNAME", hostname)
     env.setdefault("HOME", home)
