@@ -6,20 +6,19 @@ The Python API mirrors docker-py's high-level client, so a notebook can say
     c = minidocker.run("busybox", ["echo", "hi there"])
     c.wait(); print(c.logs()); c.remove()
 
-The layers, top to bottom (docs/architecture.md has the picture):
-  cli.py          the `docker` client: flags, tables, exit codes
-  dockerfile.py   Dockerfile parser; builder.py: `build`, one image per step, a cache
-  containers.py   containers (what containerd does): records, state, lifecycle
-  store.py       the image store: an OCI image layout, tags, layers
-  snapshots.py    commit, diff, history;  archive.py: save and load
-  registry.py     pull and push over the Registry HTTP API v2; auth.py: login
+Layer: the Python API, the top (what docker-py's high-level client is).  It imports
+the engine only inside each call, so that `python -m minidocker` (the CLI, which
+imports this package first) does not pay for the engine before it needs it.
+
+The programs of Docker, one folder each, top to bottom (docs/architecture.md has
+the picture and a reading order; LAYERS below is the order the imports follow):
+  cli/            the `docker` client: flags, tables, exit codes
+  build/          `docker build`: the Dockerfile parser and the classic builder
+  distribution/   pull, push and login over the Registry HTTP API v2
+  engine/         containers (dockerd + containerd): records, lifecycle, snapshots, stats
   shim.py         one monitor per running container (containerd-shim)
-  stats.py        usage over time, `stats`;  plots.py: matplotlib and widgets for it
-  runtime.py      namespaces, the overlay root, pivot_root, exec (runc)
-  namespaces.py   share or isolate each kind;  userns.py: user namespace maps
-  cgroups.py      limits and accounting, cgroup v1 and v2
-  confine.py      docker's default capabilities and masked paths
-  layers.py       safe layer tar extraction, whiteouts
+  image/          the image store: an OCI image layout, layers, save/load, base images
+  runtime/        namespaces, the overlay root, pivot_root, capabilities, cgroups (runc)
   kernel.py       the system calls, through ctypes
 """
 from minidocker.config import VERSION as __version__
