@@ -15,11 +15,26 @@ layout, so other tools can read it:
     ROOT/layers/<hex>.size         bytes of file data in it (docker's "SIZE")
     ROOT/l/<short>                 -> ../layers/<hex>: a short name per layer, so that
                                    hundreds of layers fit in one mount (see snapshots.py)
+    ROOT/image/leases/<holder>     the manifest digest a holder (a container) uses: see lease()
+    ROOT/image/leases/.ingest-<pid>-<start>  digests a process is writing and has not
+                                   tagged yet (one a line; gone with the process)
 
 Layers are stored uncompressed, so a layer blob's digest is its diff_id.  Every
 read of a blob checks it against its digest (read_blob, open_blob), so a
 corrupted store is noticed rather than run.  The image ID is the digest of its
-config, as in docker.  References: https://github.com/opencontainers/image-spec
+config, as in docker.
+
+Garbage collection works as containerd's does (containerd/docs/garbage-collection.md):
+everything reachable from a root is kept, everything else is deleted.  The roots
+are the images in index.json and every *lease*: a record that a holder (a
+container) still needs an image, made with lease() and dropped with release().
+So `rmi -f` of an image a stopped container uses takes its name away but keeps
+its layers until the container is removed; a lease is the one place that says
+"in use", read under the same lock as the deletion, never computed beforehand.
+Content being written is leased too (the .ingest leases): a blob stored by a pull
+or an import is reachable from no image until the image is registered, and a
+collection in between must not take it.  The lesson of leases: reference
+counting spread over callers races; one list of roots read under one lock does not.  References: https://github.com/opencontainers/image-spec
 (image-layout.md, config.md, manifest.md).
 """
 import contextlib
@@ -31,6 +46,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 
 from minidocker import config
 from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
@@ -63,15 +79,31 @@ def layer_dir(diff_id: str) -> str:
     return config.path("layers", diff_id.split(":", 1)[1])
 
 
+_held = threading.local()      # how deeply this thread holds lock(): it nests
+
+
 @contextlib.contextmanager
 def lock():
-    """One lock for the names of things (tags, the index, container names)."""
-    os.makedirs(config.root(), exist_ok=True)
-    with open(config.path("lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    """One lock for the names of things (tags, the index, leases, container names).
+
+    flock(2) on a file of ROOT: it excludes other processes and the other threads
+    of this one (each call opens the file anew); in the thread that holds it, it
+    nests, so lease() may be called by code that already holds it."""
+    if getattr(_held, "depth", 0):
+        _held.depth += 1
         try:
             yield
         finally:
+            _held.depth -= 1
+        return
+    os.makedirs(config.root(), exist_ok=True)
+    with open(config.path("lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        _held.depth = 1
+        try:
+            yield
+        finally:
+            _held.depth = 0
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
@@ -107,9 +139,13 @@ def _json(obj) -> bytes:
 
 
 def put_blob(data: bytes) -> str:
+    """Store a small blob (a config, a manifest); leased to this process until an
+    image refers to it (register), so a concurrent collection leaves it alone."""
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    if not os.path.exists(blob_path(digest)):
-        write_atomic(blob_path(digest), data)
+    with lock():
+        _ingest_locked([digest])
+        if not os.path.exists(blob_path(digest)):
+            write_atomic(blob_path(digest), data)
     return digest
 
 
@@ -312,6 +348,11 @@ def register(config_bytes: bytes, ref: str | None = None):
     """
     diff_ids = _diff_ids(config_bytes)
     check_depth(len(diff_ids))
+    with lock():                           # from here until tagged, no collection takes them
+        missing = [d for d in diff_ids if not os.path.exists(blob_path(d))]
+        if missing:
+            raise NotFound(f"layer {missing[0]} is not in the store")
+        _ingest_locked(diff_ids)
     for d in diff_ids:
         ensure_layer(d)
     config_digest = put_blob(config_bytes)
@@ -333,6 +374,7 @@ def register(config_bytes: bytes, ref: str | None = None):
         if name or not any(d["digest"] == manifest_digest for d in index["manifests"]):
             index["manifests"].append(desc)
         _save_index(index)
+        _ingested_locked(diff_ids + [config_digest, manifest_digest])   # the index holds them now
         replaced = Image(before).id if before and before != manifest_digest else None
     return Image(manifest_digest, [name] if name else []), replaced
 
@@ -358,14 +400,18 @@ def store_layer(path: str, move: bool = False, expect: str | None = None,
     `move`, path is a plain tar of our own under ROOT/tmp: it is renamed, not copied.
     With `expect`, a layer whose diff_id is another is refused (and not stored);
     `digest`, when moving, is the digest we computed as we wrote the file.
+    The layer stays leased to this process until an image that has it is
+    registered (or the process ends): a collection in between keeps it.
     """
     _init_layout()
     tmp, digest = (path, digest or _file_digest(path)) if move else _copy_in(path)
     try:
         if expect and digest != expect:
             raise InvalidArgument(f"invalid diffID: expected {expect}, got {digest}")
-        if not os.path.exists(blob_path(digest)):
-            os.replace(tmp, blob_path(digest))
+        with lock():                       # leased and renamed in one step, as GC sees it
+            _ingest_locked([digest])
+            if not os.path.exists(blob_path(digest)):
+                os.replace(tmp, blob_path(digest))
     finally:
         if not move and os.path.exists(tmp):
             os.unlink(tmp)
@@ -498,27 +544,163 @@ def _untag_locked(index, name):
     index["manifests"] = kept
 
 
-def remove(ref: str, force: bool = False, in_use=()) -> list[str]:
-    """docker rmi: untag; when no tag is left, delete the image.  Returns lines
-    "Untagged: x" / "Deleted: sha256:..." like docker."""
-    image = get(ref)
-    out = []
-    by_tag = ref not in (image.id, image.short_id) and not image.id[7:].startswith(ref)
-    if image.id in in_use and (not by_tag or len(image.tags) <= 1) and not force:
-        raise Conflict(f"conflict: unable to remove repository reference \"{ref}\" (must force) "
-                       f"- container is using its referenced image {image.short_id}")
+# -- leases ---------------------------------------------------------------------------
+
+def _leases_dir() -> str:
+    return _layout("leases")
+
+
+def _check_holder(holder: str) -> None:
+    if (not isinstance(holder, str) or not holder or holder.startswith(".") or len(holder) > 200
+            or any(c in holder for c in "/:\0") or holder.strip() != holder):
+        raise InvalidArgument(f"invalid lease holder: {holder!r}")
+
+
+def lease(holder: str, manifest_digest: str) -> None:
+    """Record that `holder` (a container id) uses the image of `manifest_digest`:
+    until release(holder), garbage collection keeps that manifest, its config, its
+    layer blobs and extracted layer dirs, and remove() refuses or only untags
+    (containerd's leases, docs/garbage-collection.md).  A holder has one lease;
+    leasing again replaces it.  NotFound if the image is gone already (checked
+    under the lock, so a concurrent rmi either sees the lease or wins before it)."""
+    _check_holder(holder)
+    path = blob_path(manifest_digest)
     with lock():
+        if not os.path.exists(path):
+            raise NotFound(f"No such image: {manifest_digest}")
+        write_atomic(os.path.join(_leases_dir(), holder), (manifest_digest + "\n").encode())
+
+
+def release(holder: str) -> None:
+    """Drop holder's lease (idempotent).  Its image's content goes at the next
+    collection (rmi, image prune) if no image name and no other lease keeps it."""
+    _check_holder(holder)
+    with lock():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(_leases_dir(), holder))
+
+
+def leases() -> dict:
+    """holder -> manifest digest, for every lease a holder made (not the .ingest ones)."""
+    with lock():
+        return {h: ds[0] for h, ds in _read_leases_locked().items() if not h.startswith(".") and ds}
+
+
+def _read_leases_locked() -> dict:
+    """file name -> digests it lists; ingest leases of processes that ended are deleted."""
+    found = {}
+    directory = _leases_dir()
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        if name.startswith(".tmp-"):
+            continue
+        if name.startswith(".ingest-") and not _process_alive(name[len(".ingest-"):]):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+            continue
+        try:
+            with open(os.path.join(directory, name)) as f:
+                found[name] = f.read().split()
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def _process_tag(pid: int) -> str:
+    """ "<pid>-<start time>": a pid alone may be reused, the pair is not (proc(5), field 22)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f"{pid}-{f.read().rsplit(')', 1)[1].split()[19]}"
+
+
+def _process_alive(tag: str) -> bool:
+    try:
+        return _process_tag(int(tag.split("-")[0])) == tag
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _ingest_path() -> str:
+    return os.path.join(_leases_dir(), ".ingest-" + _process_tag(os.getpid()))
+
+
+def _ingest_locked(digests) -> None:
+    """Lease digests this process is writing (under lock())."""
+    os.makedirs(_leases_dir(), exist_ok=True)
+    with open(_ingest_path(), "a") as f:
+        f.write("".join(d + "\n" for d in digests))
+
+
+def _ingested_locked(digests) -> None:
+    """Drop this process's ingest leases on digests an image in the index now holds."""
+    path, done = _ingest_path(), set(digests)
+    try:
+        with open(path) as f:
+            left = [d for d in f.read().split() if d not in done]
+    except FileNotFoundError:
+        return
+    if left:
+        write_atomic(path, "".join(d + "\n" for d in left).encode())
+    else:
+        os.unlink(path)
+
+
+def _holders_locked(image) -> list:
+    """Holders whose lease names this image (by manifest or image id), sorted."""
+    held = []
+    for holder, digests in _read_leases_locked().items():
+        if holder.startswith(".") or not digests:
+            continue
+        if digests[0] == image.manifest_digest:
+            held.append(holder)
+        else:
+            with contextlib.suppress(MinidockerError, ValueError, KeyError):
+                if json.loads(read_blob(digests[0]))["config"]["digest"] == image.id:
+                    held.append(holder)
+    return sorted(held)
+
+
+# -- removal and garbage collection -------------------------------------------------
+
+def remove(ref: str, force: bool = False, running=frozenset(), in_use=()) -> list[str]:
+    """docker rmi: untag; when no tag is left, delete the image.  Returns lines
+    "Untagged: x" / "Deleted: sha256:..." like docker (daemon/images/image_delete.go).
+
+    Who uses the image is read from the leases, under the lock that deletes:
+      - by a name that is one of several: only that name goes;
+      - leased, without force: refused ("must force");
+      - leased by a holder in `running` (ids of running containers): refused,
+        even with force ("cannot be forced");
+      - leased, with force: untagged and deleted from the index, but the layers
+        stay as long as the lease does (the container keeps running from them).
+    `in_use` (image IDs, the old way: computed by the caller before the lock) is
+    still honoured until every container leases its image: such an image is
+    refused without force, and with force only untagged (kept as dangling), since
+    nothing else would keep its layers.  A set of image IDs passed as the third
+    argument (the old signature) is taken as in_use."""
+    running = frozenset(running)
+    if any(str(r).startswith("sha256:") for r in running):
+        in_use, running = frozenset(in_use) | running, frozenset()
+    with lock():
+        image = get(ref)
         index = _index()
+        by_tag = ref not in (image.id, image.short_id) and not image.id[7:].startswith(ref)
         if by_tag and len(image.tags) > 1:
             name = normalize(ref)
             index["manifests"] = [d for d in index["manifests"]
                                   if d.get("annotations", {}).get(REF_NAME) != name]
             _save_index(index)
             return [f"Untagged: {name}"]
+        holders = _holders_locked(image)
+        live = [h for h in holders if h in running]
+        _check_conflicts(ref, image, by_tag, force, holders, live, image.id in in_use)
         if not by_tag and len(image.tags) > 1 and not force:
             raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) "
                            "- image is referenced in multiple repositories")
-        out += [f"Untagged: {t}" for t in image.tags]
+        out = [f"Untagged: {t}" for t in image.tags]
+        if image.id in in_use and not holders:        # the old way: keep it, dangling
+            for name in image.tags:
+                _untag_locked(index, name)
+            _save_index(index)
+            return out
         index["manifests"] = [d for d in index["manifests"] if d["digest"] != image.manifest_digest]
         _save_index(index)
         out.append(f"Deleted: {image.id}")
@@ -526,15 +708,47 @@ def remove(ref: str, force: bool = False, in_use=()) -> list[str]:
     return out
 
 
-def _collect_garbage_locked(index) -> int:
-    """Delete blobs and layer dirs no image refers to; return bytes freed."""
-    keep = set()
-    for desc in index["manifests"]:
-        keep.add(desc["digest"])
-        manifest = json.loads(read_blob(desc["digest"]))
-        keep.add(manifest["config"]["digest"])
+def _check_conflicts(ref, image, by_tag, force, holders, live, old_in_use) -> None:
+    """docker's order: a name of a used image must be forced; a running user cannot be."""
+    if by_tag and not force and (holders or old_in_use):
+        who = f"container {holders[0][:12]}" if holders else "container"
+        raise Conflict(f"conflict: unable to remove repository reference \"{ref}\" (must force) "
+                       f"- {who} is using its referenced image {image.short_id}")
+    if live:
+        raise Conflict(f"conflict: unable to delete {image.short_id} (cannot be forced) "
+                       f"- image is being used by running container {live[0][:12]}")
+    if not force and (holders or old_in_use):
+        who = f" {holders[0][:12]}" if holders else ""
+        raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) "
+                       f"- image is being used by stopped container{who}")
+
+
+def _reachable_locked(index) -> set:
+    """Every digest a root reaches: the images of the index, the leased images,
+    and what is being ingested (those digests alone)."""
+    keep, manifests = set(), [d["digest"] for d in index["manifests"]]
+    for holder, digests in _read_leases_locked().items():
+        if holder.startswith(".ingest-"):
+            keep.update(digests)
+        else:
+            manifests += digests[:1]
+    for digest in manifests:
+        try:
+            manifest = json.loads(read_blob(digest))
+            cfg = json.loads(read_blob(manifest["config"]["digest"]))
+        except NotFound:
+            continue                      # a lease on an image whose content is gone
+        keep.update([digest, manifest["config"]["digest"]])
         keep.update(layer["digest"] for layer in manifest["layers"])
-        keep.update(json.loads(read_blob(manifest["config"]["digest"]))["rootfs"]["diff_ids"])
+        keep.update(cfg["rootfs"]["diff_ids"])
+    return keep
+
+
+def _collect_garbage_locked(index) -> int:
+    """Delete blobs and layer dirs no root reaches; return bytes freed.  Runs under
+    lock(), which every blob write takes too (put_blob, store_layer), so nothing
+    is stored between reading the roots and deleting."""
+    keep = _reachable_locked(index)
     freed = 0
     blobs = _layout("blobs", "sha256")
     for name in os.listdir(blobs):
@@ -554,14 +768,17 @@ def _collect_garbage_locked(index) -> int:
 
 
 def prune_dangling(in_use=()) -> tuple[list[str], int]:
-    """Remove untagged images that no container uses; return (ids, bytes freed)."""
+    """Remove untagged images that no lease holds (nor, the old way, `in_use`
+    names); return (ids, bytes freed)."""
     deleted = []
     with lock():
         index = _index()
+        leased = {ds[0] for h, ds in _read_leases_locked().items() if not h.startswith(".") and ds}
         keep = []
         for desc in index["manifests"]:
             image = Image(desc["digest"])
-            if REF_NAME not in desc.get("annotations", {}) and image.id not in in_use:
+            used = image.id in in_use or desc["digest"] in leased
+            if REF_NAME not in desc.get("annotations", {}) and not used:
                 deleted.append(image.id)
             else:
                 keep.append(desc)
