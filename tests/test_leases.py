@@ -12,7 +12,7 @@ import tarfile
 import pytest
 
 from conftest import REPO
-from minidocker.image import store
+from minidocker.image import content, store
 from minidocker.errors import Conflict, NotFound
 
 
@@ -129,7 +129,7 @@ def test_collection_keeps_a_layer_stored_but_not_yet_registered(images_root, tmp
     cfg["rootfs"] = {"type": "layers", "diff_ids": cfg["rootfs"]["diff_ids"] + [diff_id]}
     image, _ = store.register(store._json(cfg), "landed")
     assert store.get("landed").diff_ids[-1] == diff_id
-    assert not any(n.startswith(".ingest-") for n in os.listdir(store._leases_dir()))
+    assert not any(n.startswith(".ingest-") for n in os.listdir(content.leases_dir()))
     store.remove("landed")
     assert not os.path.exists(store.blob_path(diff_id))
 

@@ -1,6 +1,6 @@
 """The image store: content-addressed blobs, image configs, tags.
 
-Layer: containers & images (what containerd's content store and image service
+Layer: image (what containerd's content store and image service
 do for docker).  An image is a file-system snapshot (a stack of layer tars)
 plus a start-up command and settings (its config).  The store is an OCI image
 layout, so other tools can read it:
@@ -34,22 +34,29 @@ its layers until the container is removed; a lease is the one place that says
 Content being written is leased too (the .ingest leases): a blob stored by a pull
 or an import is reachable from no image until the image is registered, and a
 collection in between must not take it.  The lesson of leases: reference
-counting spread over callers races; one list of roots read under one lock does not.  References: https://github.com/opencontainers/image-spec
-(image-layout.md, config.md, manifest.md).
+counting spread over callers races; one list of roots read under one lock does not.
+
+The blobs themselves, the lock and atomic writes are content.py's (containerd's
+content store); the leases' files are leases.py's; this module is the image
+service above them: index, names, images, layers, removal and collection.
+References: https://github.com/opencontainers/image-spec (image-layout.md,
+config.md, manifest.md).
 """
-import contextlib
 import datetime
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
 import tempfile
-import threading
 
 from minidocker import config
-from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.errors import Conflict, InvalidArgument, NotFound
+from minidocker.image import content, leases as _leases
+# The content store's API, under the names its callers have always used (store.lock, ...).
+from minidocker.image.content import (BlobReader, atomic_file, blob_path, lock, open_blob,  # noqa: F401
+                                      put_blob, read_blob, tmpdir, write_atomic)
+from minidocker.image.leases import lease, leases, release                       # noqa: F401
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -62,69 +69,14 @@ SHORT = 6             # hex digits in a layer's short name (ROOT/l/<short>)
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
-# -- paths, locking, atomic writes ---------------------------------------------
+# -- the layout -------------------------------------------------------------------
 
 def _layout(*parts):
-    return config.path("image", *parts)
-
-
-def blob_path(digest: str) -> str:
-    algo, _, hexdigest = digest.partition(":")
-    if algo != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
-        raise InvalidArgument(f"invalid digest: {digest}")
-    return _layout("blobs", "sha256", hexdigest)
+    return content.layout(*parts)
 
 
 def layer_dir(diff_id: str) -> str:
     return config.path("layers", diff_id.split(":", 1)[1])
-
-
-_held = threading.local()      # how deeply this thread holds lock(): it nests
-
-
-@contextlib.contextmanager
-def lock():
-    """One lock for the names of things (tags, the index, leases, container names).
-
-    flock(2) on a file of ROOT: it excludes other processes and the other threads
-    of this one (each call opens the file anew); in the thread that holds it, it
-    nests, so lease() may be called by code that already holds it."""
-    if getattr(_held, "depth", 0):
-        _held.depth += 1
-        try:
-            yield
-        finally:
-            _held.depth -= 1
-        return
-    os.makedirs(config.root(), exist_ok=True)
-    with open(config.path("lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        _held.depth = 1
-        try:
-            yield
-        finally:
-            _held.depth = 0
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def tmpdir() -> str:
-    path = config.path("tmp")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write to a temp file and rename it into place: readers see old or new, never half."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _init_layout():
@@ -136,71 +88,6 @@ def _init_layout():
 
 def _json(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def put_blob(data: bytes) -> str:
-    """Store a small blob (a config, a manifest); leased to this process until an
-    image refers to it (register), so a concurrent collection leaves it alone."""
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    with lock():
-        _ingest_locked([digest])
-        if not os.path.exists(blob_path(digest)):
-            write_atomic(blob_path(digest), data)
-    return digest
-
-
-def read_blob(digest: str) -> bytes:
-    """Read a blob and check it against its name, so a corrupted store is noticed."""
-    try:
-        with open(blob_path(digest), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise NotFound(f"blob {digest} is missing from the store") from None
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-        raise InvalidArgument(f"blob {digest} does not match its digest")
-    return data
-
-
-class BlobReader:
-    """A blob opened for streaming (layers are too big for read_blob): read() hashes
-    what passes; close() reads what is left and raises if the digest is wrong."""
-
-    def __init__(self, digest: str, path: str | None = None):
-        self.digest, self.hash = digest, hashlib.sha256()
-        try:
-            self.f = open(path or blob_path(digest), "rb")
-        except FileNotFoundError:
-            raise NotFound(f"blob {digest} is missing from the store") from None
-        self.size = os.fstat(self.f.fileno()).st_size
-
-    def read(self, n=-1) -> bytes:
-        data = self.f.read(n)
-        self.hash.update(data)
-        return data
-
-    def close(self) -> None:
-        """Check the digest (after draining the rest); always closes the file."""
-        try:
-            while self.read(1 << 20):
-                pass
-        finally:
-            self.f.close()
-        if "sha256:" + self.hash.hexdigest() != self.digest:
-            raise InvalidArgument(f"blob {self.digest} does not match its digest")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *rest):
-        if kind is None or issubclass(kind, MinidockerError):
-            self.close()         # a blob that fails its digest explains a failed read best
-        else:
-            self.f.close()
-
-
-def open_blob(digest: str) -> BlobReader:
-    """with open_blob(d) as f: copy f.read() somewhere; leaving the block checks the digest."""
-    return BlobReader(digest)
 
 
 def _index() -> dict:
@@ -352,7 +239,7 @@ def register(config_bytes: bytes, ref: str | None = None):
         missing = [d for d in diff_ids if not os.path.exists(blob_path(d))]
         if missing:
             raise NotFound(f"layer {missing[0]} is not in the store")
-        _ingest_locked(diff_ids)
+        content.ingest_locked(diff_ids)
     for d in diff_ids:
         ensure_layer(d)
     config_digest = put_blob(config_bytes)
@@ -374,7 +261,7 @@ def register(config_bytes: bytes, ref: str | None = None):
         if name or not any(d["digest"] == manifest_digest for d in index["manifests"]):
             index["manifests"].append(desc)
         _save_index(index)
-        _ingested_locked(diff_ids + [config_digest, manifest_digest])   # the index holds them now
+        content.ingested_locked(diff_ids + [config_digest, manifest_digest])   # the index holds them now
         replaced = Image(before).id if before and before != manifest_digest else None
     return Image(manifest_digest, [name] if name else []), replaced
 
@@ -404,12 +291,12 @@ def store_layer(path: str, move: bool = False, expect: str | None = None,
     registered (or the process ends): a collection in between keeps it.
     """
     _init_layout()
-    tmp, digest = (path, digest or _file_digest(path)) if move else _copy_in(path)
+    tmp, digest = (path, digest or content.file_digest(path)) if move else _copy_in(path)
     try:
         if expect and digest != expect:
             raise InvalidArgument(f"invalid diffID: expected {expect}, got {digest}")
         with lock():                       # leased and renamed in one step, as GC sees it
-            _ingest_locked([digest])
+            content.ingest_locked([digest])
             if not os.path.exists(blob_path(digest)):
                 os.replace(tmp, blob_path(digest))
     finally:
@@ -417,14 +304,6 @@ def store_layer(path: str, move: bool = False, expect: str | None = None,
             os.unlink(tmp)
     ensure_layer(digest)
     return digest
-
-
-def _file_digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 def _copy_in(path):
@@ -544,121 +423,6 @@ def _untag_locked(index, name):
     index["manifests"] = kept
 
 
-# -- leases ---------------------------------------------------------------------------
-
-def _leases_dir() -> str:
-    return _layout("leases")
-
-
-def _check_holder(holder: str) -> None:
-    if (not isinstance(holder, str) or not holder or holder.startswith(".") or len(holder) > 200
-            or any(c in holder for c in "/:\0") or holder.strip() != holder):
-        raise InvalidArgument(f"invalid lease holder: {holder!r}")
-
-
-def lease(holder: str, manifest_digest: str) -> None:
-    """Record that `holder` (a container id) uses the image of `manifest_digest`:
-    until release(holder), garbage collection keeps that manifest, its config, its
-    layer blobs and extracted layer dirs, and remove() refuses or only untags
-    (containerd's leases, docs/garbage-collection.md).  A holder has one lease;
-    leasing again replaces it.  NotFound if the image is gone already (checked
-    under the lock, so a concurrent rmi either sees the lease or wins before it)."""
-    _check_holder(holder)
-    path = blob_path(manifest_digest)
-    with lock():
-        if not os.path.exists(path):
-            raise NotFound(f"No such image: {manifest_digest}")
-        write_atomic(os.path.join(_leases_dir(), holder), (manifest_digest + "\n").encode())
-
-
-def release(holder: str) -> None:
-    """Drop holder's lease (idempotent).  Its image's content goes at the next
-    collection (rmi, image prune) if no image name and no other lease keeps it."""
-    _check_holder(holder)
-    with lock():
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(_leases_dir(), holder))
-
-
-def leases() -> dict:
-    """holder -> manifest digest, for every lease a holder made (not the .ingest ones)."""
-    with lock():
-        return {h: ds[0] for h, ds in _read_leases_locked().items() if not h.startswith(".") and ds}
-
-
-def _read_leases_locked() -> dict:
-    """file name -> digests it lists; ingest leases of processes that ended are deleted."""
-    found = {}
-    directory = _leases_dir()
-    for name in os.listdir(directory) if os.path.isdir(directory) else []:
-        if name.startswith(".tmp-"):
-            continue
-        if name.startswith(".ingest-") and not _process_alive(name[len(".ingest-"):]):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, name))
-            continue
-        try:
-            with open(os.path.join(directory, name)) as f:
-                found[name] = f.read().split()
-        except FileNotFoundError:
-            pass
-    return found
-
-
-def _process_tag(pid: int) -> str:
-    """ "<pid>-<start time>": a pid alone may be reused, the pair is not (proc(5), field 22)."""
-    with open(f"/proc/{pid}/stat") as f:
-        return f"{pid}-{f.read().rsplit(')', 1)[1].split()[19]}"
-
-
-def _process_alive(tag: str) -> bool:
-    try:
-        return _process_tag(int(tag.split("-")[0])) == tag
-    except (OSError, ValueError, IndexError):
-        return False
-
-
-def _ingest_path() -> str:
-    return os.path.join(_leases_dir(), ".ingest-" + _process_tag(os.getpid()))
-
-
-def _ingest_locked(digests) -> None:
-    """Lease digests this process is writing (under lock())."""
-    os.makedirs(_leases_dir(), exist_ok=True)
-    with open(_ingest_path(), "a") as f:
-        f.write("".join(d + "\n" for d in digests))
-
-
-def _ingested_locked(digests) -> None:
-    """Drop this process's ingest leases on digests an image in the index now holds."""
-    path, done = _ingest_path(), set(digests)
-    try:
-        with open(path) as f:
-            left = [d for d in f.read().split() if d not in done]
-    except FileNotFoundError:
-        return
-    if left:
-        write_atomic(path, "".join(d + "\n" for d in left).encode())
-    else:
-        os.unlink(path)
-
-
-def _holders_locked(image) -> list:
-    """Holders whose lease names this image (by manifest or image id), sorted."""
-    held = []
-    for holder, digests in _read_leases_locked().items():
-        if holder.startswith(".") or not digests:
-            continue
-        if digests[0] == image.manifest_digest:
-            held.append(holder)
-        else:
-            with contextlib.suppress(MinidockerError, ValueError, KeyError):
-                if json.loads(read_blob(digests[0]))["config"]["digest"] == image.id:
-                    held.append(holder)
-    return sorted(held)
-
-
-# -- removal and garbage collection -------------------------------------------------
 
 def remove(ref: str, force: bool = False, running=frozenset(), in_use=()) -> list[str]:
     """docker rmi: untag; when no tag is left, delete the image.  Returns lines
@@ -689,7 +453,7 @@ def remove(ref: str, force: bool = False, running=frozenset(), in_use=()) -> lis
                                   if d.get("annotations", {}).get(REF_NAME) != name]
             _save_index(index)
             return [f"Untagged: {name}"]
-        holders = _holders_locked(image)
+        holders = _leases.holders_locked(image.manifest_digest, image.id)
         live = [h for h in holders if h in running]
         _check_conflicts(ref, image, by_tag, force, holders, live, image.id in in_use)
         if not by_tag and len(image.tags) > 1 and not force:
@@ -727,7 +491,7 @@ def _reachable_locked(index) -> set:
     """Every digest a root reaches: the images of the index, the leased images,
     and what is being ingested (those digests alone)."""
     keep, manifests = set(), [d["digest"] for d in index["manifests"]]
-    for holder, digests in _read_leases_locked().items():
+    for holder, digests in _leases.read_locked().items():
         if holder.startswith(".ingest-"):
             keep.update(digests)
         else:
@@ -773,7 +537,7 @@ def prune_dangling(in_use=()) -> tuple[list[str], int]:
     deleted = []
     with lock():
         index = _index()
-        leased = {ds[0] for h, ds in _read_leases_locked().items() if not h.startswith(".") and ds}
+        leased = {ds[0] for h, ds in _leases.read_locked().items() if not h.startswith(".") and ds}
         keep = []
         for desc in index["manifests"]:
             image = Image(desc["digest"])
