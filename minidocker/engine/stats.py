@@ -33,6 +33,7 @@ import time
 
 from minidocker.runtime import cgroups
 from minidocker import fmt
+from minidocker.engine import containers
 from minidocker.errors import MinidockerError, NotFound
 
 # What one reading needs: name -> ((v1 controller, v1 file), v2 file).  The cgroup
@@ -123,7 +124,6 @@ class Sampler:
     """
 
     def __init__(self, container, interval: float = 0.1):
-        from minidocker.engine import containers
         c = container if hasattr(container, "id") else containers.get(container)
         if not interval > 0:
             raise MinidockerError(f"invalid interval: {interval!r} (seconds, more than 0)")
@@ -235,14 +235,12 @@ class Sampler:
                 self.series[k].append(row[k])
 
     def _exited(self) -> bool:
-        from minidocker.engine import containers
         try:
             return containers.Container(self.id).status == "exited"
         except MinidockerError:
             return True                       # removed
 
     def _ended(self):
-        from minidocker.engine import containers
         self._t_end = time.monotonic()
         try:
             # The monitor records the end right after it removes the cgroup.
