@@ -153,3 +153,21 @@ def test_old_in_use_argument_still_protects(images_root, tmp_path):
     assert store.remove("old", True, {image.id}) == ["Untagged: old:latest"]
     assert all(os.path.exists(p) for p in content_of(image))
     assert store.prune_dangling(in_use={image.id})[0] == []
+
+
+def test_images_added_during_prunes_keep_their_content(images_root, tmp_path):
+    """Another process adds images while this one prunes in a loop: every image it
+    added must be whole (before ingest leases, a prune took layers in flight)."""
+    for i in range(12):
+        layer_tar(tmp_path / f"{i}.tar", {f"file-{i}": os.urandom(200_000)})
+    code = ("import sys; from minidocker.image import store\n"
+            "base = store.get('busybox').config\n"
+            "for i in range(12):\n"
+            f"    store.add([{str(tmp_path)!r} + f'/{{i}}.tar'], base, f'added-{{i}}')\n")
+    adder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    while adder.poll() is None:
+        store.prune_dangling()
+    assert adder.returncode == 0, adder.stderr.read()
+    for i in range(12):
+        image = store.get(f"added-{i}")
+        assert all(os.path.exists(p) for p in content_of(image)), f"added-{i} lost its content"
