@@ -435,6 +435,9 @@ def remove(ref: str, force: bool = False, running=frozenset(), in_use=()) -> lis
         even with force ("cannot be forced");
       - leased, with force: untagged and deleted from the index, but the layers
         stay as long as the lease does (the container keeps running from them).
+    `running` only decides the refusal: a container that starts meanwhile is safe
+    anyway, its lease keeps the layers.  (docker, given a *name* with -f while a
+    running container uses the image, untags it and keeps the image; we refuse.)
     `in_use` (image IDs, the old way: computed by the caller before the lock) is
     still honoured until every container leases its image: such an image is
     refused without force, and with force only untagged (kept as dangling), since
@@ -453,12 +456,12 @@ def remove(ref: str, force: bool = False, running=frozenset(), in_use=()) -> lis
                                   if d.get("annotations", {}).get(REF_NAME) != name]
             _save_index(index)
             return [f"Untagged: {name}"]
-        holders = _leases.holders_locked(image.manifest_digest, image.id)
-        live = [h for h in holders if h in running]
-        _check_conflicts(ref, image, by_tag, force, holders, live, image.id in in_use)
         if not by_tag and len(image.tags) > 1 and not force:
             raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) "
                            "- image is referenced in multiple repositories")
+        holders = _leases.holders_locked(image.manifest_digest, image.id)
+        live = [h for h in holders if h in running]
+        _check_conflicts(ref, image, by_tag, force, holders, live, image.id in in_use)
         out = [f"Untagged: {t}" for t in image.tags]
         if image.id in in_use and not holders:        # the old way: keep it, dangling
             for name in image.tags:
