@@ -37,18 +37,17 @@ collection in between must not take it.  The lesson of leases: reference
 counting spread over callers races; one list of roots read under one lock does not.
 
 The blobs themselves, the lock and atomic writes are content.py's (containerd's
-content store); the leases' files are leases.py's; this module is the image
-service above them: index, names, images, layers, removal and collection.
+content store); layer tars and their extracted dirs layerstore.py's; the leases'
+files leases.py's.  This module is the image service above them: the index,
+names, images, removal and garbage collection.  Their public names are kept
+here too (store.lock, store.store_layer, store.lease ...) for the callers.
 References: https://github.com/opencontainers/image-spec (image-layout.md,
 config.md, manifest.md).
 """
 import datetime
-import hashlib
 import json
 import os
 import shutil
-import stat
-import tempfile
 
 from minidocker import config
 from minidocker.errors import Conflict, InvalidArgument, NotFound
@@ -57,6 +56,8 @@ from minidocker.image import content, leases as _leases
 from minidocker.image.content import (BlobReader, atomic_file, blob_path, lock, open_blob,  # noqa: F401
                                       put_blob, read_blob, tmpdir, write_atomic)
 from minidocker.image.leases import lease, leases, release                       # noqa: F401
+from minidocker.image.layerstore import (SHORT, ensure_layer, layer_dir, layer_link,  # noqa: F401
+                                         layer_size, store_layer)
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -65,7 +66,6 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 MAX_LAYERS = 499      # overlayfs's OVL_MAX_STACK is 500 lower dirs; containers add one
-SHORT = 6             # hex digits in a layer's short name (ROOT/l/<short>)
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
@@ -73,10 +73,6 @@ ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname(
 
 def _layout(*parts):
     return content.layout(*parts)
-
-
-def layer_dir(diff_id: str) -> str:
-    return config.path("layers", diff_id.split(":", 1)[1])
 
 
 def _init_layout():
@@ -275,111 +271,6 @@ def _diff_ids(config_bytes):
         return list(diff_ids)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise InvalidArgument("invalid image config: no rootfs.diff_ids") from None
-
-
-# -- layers ---------------------------------------------------------------------------
-
-def store_layer(path: str, move: bool = False, expect: str | None = None,
-                digest: str | None = None) -> str:
-    """Put a layer tar (plain or gzip) into the store and extract it; return its diff_id.
-
-    The file is hashed as it is copied, so what is stored is what was hashed.  With
-    `move`, path is a plain tar of our own under ROOT/tmp: it is renamed, not copied.
-    With `expect`, a layer whose diff_id is another is refused (and not stored);
-    `digest`, when moving, is the digest we computed as we wrote the file.
-    The layer stays leased to this process until an image that has it is
-    registered (or the process ends): a collection in between keeps it.
-    """
-    _init_layout()
-    tmp, digest = (path, digest or content.file_digest(path)) if move else _copy_in(path)
-    try:
-        if expect and digest != expect:
-            raise InvalidArgument(f"invalid diffID: expected {expect}, got {digest}")
-        with lock():                       # leased and renamed in one step, as GC sees it
-            content.ingest_locked([digest])
-            if not os.path.exists(blob_path(digest)):
-                os.replace(tmp, blob_path(digest))
-    finally:
-        if not move and os.path.exists(tmp):
-            os.unlink(tmp)
-    ensure_layer(digest)
-    return digest
-
-
-def _copy_in(path):
-    """Copy a layer into the blob dir as a plain tar; return (temp file, its digest)."""
-    import gzip
-    blobs = _layout("blobs", "sha256")
-    os.makedirs(blobs, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=blobs, prefix=".tmp-")
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
-            gzipped = src.read(2) == b"\x1f\x8b"         # gzip's magic (RFC 1952)
-            src.seek(0)
-            stream = gzip.GzipFile(fileobj=src) if gzipped else src
-            while chunk := stream.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
-    except (OSError, EOFError) as e:
-        os.unlink(tmp)
-        raise InvalidArgument(f"cannot read layer {path}: {e}") from None
-    return tmp, "sha256:" + h.hexdigest()
-
-
-def ensure_layer(diff_id: str) -> str:
-    """The layer's dir; extracted from its blob first if missing (checking the digest)."""
-    target = layer_dir(diff_id)
-    if os.path.isdir(target):
-        return target
-    work = tempfile.mkdtemp(dir=tmpdir(), prefix="layer-")
-    try:
-        from minidocker.image import layers      # tarfile is slow to import; only imports need it
-        with open_blob(diff_id) as blob:
-            size = layers.extract(blob, work)
-        write_atomic(target + ".size", str(size).encode())
-        os.makedirs(config.path("layers"), exist_ok=True)
-        os.rename(work, target)
-    except OSError:
-        if not os.path.isdir(target):   # someone else won the race: fine
-            raise
-    finally:
-        if os.path.isdir(work):
-            shutil.rmtree(work)
-    return target
-
-
-def layer_size(diff_id: str) -> int:
-    """Bytes of file data in the extracted layer (what docker shows as SIZE)."""
-    path = layer_dir(diff_id) + ".size"
-    try:
-        with open(path) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        pass
-    size = 0
-    for top, _, files in os.walk(ensure_layer(diff_id)):
-        for name in files:
-            st = os.lstat(os.path.join(top, name))
-            size += st.st_size if stat.S_ISREG(st.st_mode) else 0
-    write_atomic(path, str(size).encode())
-    return size
-
-
-def layer_link(diff_id: str) -> str:
-    """The layer's short name in ROOT/l, a symlink to ../layers/<hex> (docker's
-    overlay2 keeps such links in l/ too): the first 6 hex digits, more if taken."""
-    hexdigest = diff_id.split(":", 1)[1]
-    target = os.path.join("..", "layers", hexdigest)
-    os.makedirs(config.path("l"), exist_ok=True)
-    for n in range(SHORT, len(hexdigest) + 1):
-        try:
-            os.symlink(target, config.path("l", hexdigest[:n]))
-            return hexdigest[:n]
-        except FileExistsError:
-            if os.readlink(config.path("l", hexdigest[:n])) == target:
-                return hexdigest[:n]
-    raise Conflict(f"no short name is free for layer {diff_id}")
 
 
 def import_tar(path: str, ref: str | None = None, changes: dict | None = None,
