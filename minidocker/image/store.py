@@ -416,6 +416,8 @@ def _collect_garbage_locked(index) -> int:
     layers_root = config.path("layers")
     for name in os.listdir(layers_root) if os.path.isdir(layers_root) else []:
         path = os.path.join(layers_root, name)
+        if name.startswith(".tmp-"):
+            continue                      # a .size being written (write_atomic's temp file)
         if "sha256:" + name.split(".")[0] not in keep:      # <hex>/ and <hex>.size
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     links = config.path("l")
