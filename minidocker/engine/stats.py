@@ -1,6 +1,6 @@
 """Usage over time: the `minidocker stats` table, and a sampler that records a time series.
 
-Layer: accounting (what dockerd's stats endpoint and `docker stats` do).  The
+Layer: engine (what dockerd's stats endpoint and `docker stats` do).  The
 kernel already counts, per cgroup, the memory a container holds, the CPU time
 it used, its processes and the bytes it moved to and from disks; nothing here
 measures anything itself.  A rate (CPU %) is the difference of two readings of
@@ -24,35 +24,22 @@ What docker shows (docker/cli cli/command/container/stats_helpers.go):
   BLOCK I/O  bytes read / written to block devices (on v1 only direct and
              synchronous I/O is charged; delayed writeback is charged on v2).
   NET I/O    0B / 0B until containers get networks.
-The files: cgroup-v1/{memory,cpuacct,pids,blkio-controller}.rst and
-cgroup-v2.rst in Documentation/admin-guide/cgroup-*.
+Which files, and what their text means, is runtime/cgroups' to say (COUNTERS,
+read_counters, in v1.py and v2.py): this module keeps them open and samples.
 """
 import os
-import re
 import threading
 import time
 
 from minidocker.runtime import cgroups
 from minidocker import fmt
+from minidocker.engine import containers
 from minidocker.errors import MinidockerError, NotFound
 
-# What one reading needs: name -> ((v1 controller, v1 file), v2 file).
-FILES = {
-    "memory": (("memory", "memory.usage_in_bytes"), "memory.current"),
-    "memory_limit": (("memory", "memory.limit_in_bytes"), "memory.max"),
-    "memory_stat": (("memory", "memory.stat"), "memory.stat"),
-    "memory_events": (("memory", "memory.oom_control"), "memory.events"),
-    "cpu": (("cpuacct", "cpuacct.usage"), "cpu.stat"),
-    "cpu_max": (("cpu", "cpu.cfs_quota_us"), "cpu.max"),
-    "cpu_period": (("cpu", "cpu.cfs_period_us"), None),
-    "pids": (("pids", "pids.current"), "pids.current"),
-    "pids_max": (("pids", "pids.max"), "pids.max"),
-    "io": (("blkio", "blkio.throttle.io_service_bytes_recursive"), "io.stat"),
-}
-# memory.stat names: v1 prefixes the whole-subtree counters with "total_".
-MEMSTAT = {1: ("total_rss", "total_cache", "total_inactive_file"), 2: ("anon", "file", "inactive_file")}
-# ...and the regular expression that picks just those three lines out of forty.
-PICK = {v: re.compile(r"^(%s) (\d+)$" % "|".join(names), re.M) for v, names in MEMSTAT.items()}
+# What one reading needs: name -> ((v1 controller, v1 file), v2 file).  The cgroup
+# package owns the names and the parsing (cgroups.read_counters); this module only
+# keeps the files open, samples, and draws the table.
+FILES = cgroups.COUNTERS
 
 # The columns a Sampler records, one value per sample.
 COLUMNS = ("t", "memory", "anon", "file", "memory_limit", "cpu", "cpu_time", "cpus_limit",
@@ -63,10 +50,6 @@ class Gone(NotFound):
     """The container's cgroup is not there (not started yet, or ended)."""
 
 
-def _fields(text: str) -> dict:
-    return {k: int(v) for k, v in (line.split()[:2] for line in text.splitlines() if " " in line)}
-
-
 class Reader:
     """One container's counters, read from files opened once."""
 
@@ -75,16 +58,6 @@ class Reader:
         self.cgroup = cgroups.Cgroup(cid)
         self.version = self.cgroup.version
         self.fds = None
-
-    def _paths(self) -> dict:
-        dirs = self.cgroup.paths()
-        paths = {}
-        for name, ((controller, v1_file), v2_file) in FILES.items():
-            if self.version == 2 and v2_file and "memory" in dirs:
-                paths[name] = os.path.join(dirs["memory"], v2_file)    # one directory for all
-            elif self.version == 1 and controller in dirs:
-                paths[name] = os.path.join(dirs[controller], v1_file)
-        return paths
 
     def open(self) -> bool:
         """Open the files once the container's first process is in its cgroup (the
@@ -97,7 +70,7 @@ class Reader:
         except MinidockerError:
             return False
         fds = {}
-        for name, path in self._paths().items():
+        for name, path in self.cgroup.counter_files().items():
             try:
                 fds[name] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
@@ -126,52 +99,11 @@ class Reader:
             raise Gone(f"container {self.cid[:12]} has no cgroup any more") from None
 
     def read(self) -> dict:
-        """Every counter now, in bytes, nanoseconds and counts; raises Gone."""
+        """Every counter now (cgroups.read_counters), and the time; raises Gone."""
         if not self.open():
             raise Gone(f"container {self.cid[:12]} is not running")
-        now, text = time.monotonic(), self._text
-        v2 = self.version == 2
-        anon, file, inactive = MEMSTAT[self.version]
-        memstat = {k: int(v) for k, v in PICK[self.version].findall(text("memory_stat"))}
-        limit = text("memory_limit").strip()
-        limit = None if limit in ("", "max") or int(limit) >= cgroups.NO_LIMIT else int(limit)
-        if v2:
-            cpu_ns = _fields(text("cpu")).get("usage_usec", 0) * 1000
-            quota, _, period = text("cpu_max").strip().partition(" ")
-        else:
-            cpu_ns = int(text("cpu") or 0)
-            quota, period = text("cpu_max").strip(), text("cpu_period").strip()
-        cpus = None if quota in ("", "max", "-1") else int(quota) / int(period)
-        pids_max = text("pids_max").strip()
-        read, write = _io_bytes(text("io"), v2)
-        return {
-            "time": now,
-            "memory": int(text("memory") or 0),
-            "anon": memstat.get(anon, 0), "file": memstat.get(file, 0),
-            "inactive_file": memstat.get(inactive, 0),
-            "memory_limit": limit,
-            "cpu_ns": cpu_ns, "cpus_limit": cpus,
-            "pids": int(text("pids") or 0),
-            "pids_limit": None if pids_max in ("", "max") else int(pids_max),
-            "io_read": read, "io_write": write,
-            "oom_kills": _fields(text("memory_events")).get("oom_kill", 0),
-        }
-
-
-def _io_bytes(text: str, v2: bool) -> tuple:
-    read = write = 0
-    for line in text.splitlines():
-        if v2:                            # "254:0 rbytes=4096 wbytes=0 rios=1 ..."
-            f = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
-            read, write = read + int(f.get("rbytes", 0)), write + int(f.get("wbytes", 0))
-        else:                             # "254:0 Read 4096"; a last line "Total N"
-            parts = line.split()
-            if len(parts) == 3 and parts[1] in ("Read", "Write"):
-                if parts[1] == "Read":
-                    read += int(parts[2])
-                else:
-                    write += int(parts[2])
-    return read, write
+        now = time.monotonic()
+        return dict(cgroups.read_counters(self.version, self._text), time=now)
 
 
 # --- the sampler -------------------------------------------------------------
@@ -192,7 +124,6 @@ class Sampler:
     """
 
     def __init__(self, container, interval: float = 0.1):
-        from minidocker.engine import containers
         c = container if hasattr(container, "id") else containers.get(container)
         if not interval > 0:
             raise MinidockerError(f"invalid interval: {interval!r} (seconds, more than 0)")
@@ -304,14 +235,12 @@ class Sampler:
                 self.series[k].append(row[k])
 
     def _exited(self) -> bool:
-        from minidocker.engine import containers
         try:
             return containers.Container(self.id).status == "exited"
         except MinidockerError:
             return True                       # removed
 
     def _ended(self):
-        from minidocker.engine import containers
         self._t_end = time.monotonic()
         try:
             # The monitor records the end right after it removes the cgroup.
@@ -350,7 +279,7 @@ def row(c, before: dict | None, after: dict | None, no_trunc: bool = False) -> l
     used = after["memory"]
     if after["inactive_file"] < used:     # docker leaves out cache the kernel would drop first
         used -= after["inactive_file"]
-    limit = after["memory_limit"] or cgroups._host_memory()
+    limit = after["memory_limit"] or cgroups.host_memory()
     return [cid, c.name, f"{cpu:.2f}%", f"{bytes_binary(used)} / {bytes_binary(limit)}",
             f"{100 * used / limit:.2f}%", "0B / 0B",
             f"{fmt.human_size(after['io_read'])} / {fmt.human_size(after['io_write'])}",

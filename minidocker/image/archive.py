@@ -1,6 +1,6 @@
 """save and load: images in one tar file, to carry them where no registry reaches.
 
-Layer: containers & images (docker save / docker load; moby's image/tarexport).
+Layer: image (docker save / docker load; moby's image/tarexport).
 `save` writes one of two formats, and `load` reads both (plain or gzip):
 
   docker-archive (the default; what every `docker load` reads):
@@ -42,15 +42,8 @@ CONTAINERD_NAME = "io.containerd.image.name"
 
 def save_file(refs, path: str, fmt: str = "docker-archive") -> None:
     """save to a file: written beside it and renamed, so a failed save leaves nothing."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-save-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            save(refs, out, fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with store.atomic_file(path) as out:
+        save(refs, out, fmt)
 
 
 def save(refs, out, fmt: str = "docker-archive") -> None:

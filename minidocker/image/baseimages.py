@@ -1,5 +1,7 @@
 """Base images made offline: busybox and hello-world as rootfs tarballs.
 
+Layer: image (what `docker pull busybox` would fetch; here made on the machine).
+
 Why: minidocker never contacts a registry, yet chapter 1 wants `run hello-world`
 and `run -it busybox sh`.  So the engine builds both images here, from the
 static busybox Debian installs (package busybox-static) and from an x86-64
@@ -13,13 +15,13 @@ References: busybox(1) `--list-full`; passwd(5), group(5); the ELF-64 format
 rdi, rsi, rdx; write = 1, exit = 60).
 """
 import io
-import os
 import platform
 import struct
 import subprocess
 import tarfile
 
 from minidocker.errors import MinidockerError
+from minidocker.image import content
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -65,17 +67,10 @@ def _entry(name, kind, mode, data=b"", linkname=""):
 def _write_tar(out_path, entries):
     """Write entries sorted parents-first, then rename into place (no half tar)."""
     entries = sorted(entries, key=lambda e: e[0].name.split("/"))
-    tmp = out_path + ".part"
-    try:
-        with open(tmp, "wb") as f:
-            with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-                for ti, data in entries:
-                    tf.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with content.atomic_file(out_path) as f:
+        with tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            for ti, data in entries:
+                tf.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
 
 
 def _is_static_elf(data):

@@ -1,5 +1,7 @@
 """Set-up: make the offline base images and import them into the store.
 
+Layer: image (what `docker pull` of the base images would be, done offline).
+
 No image can be pulled from the internet in a classroom lab, so busybox comes
 from Debian's busybox-static and hello-world is a tiny program built from bytes
 (baseimages.py); `minidocker setup-images` imports both, like `docker import`.

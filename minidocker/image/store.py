@@ -1,6 +1,6 @@
 """The image store: content-addressed blobs, image configs, tags.
 
-Layer: containers & images (what containerd's content store and image service
+Layer: image (what containerd's content store and image service
 do for docker).  An image is a file-system snapshot (a stack of layer tars)
 plus a start-up command and settings (its config).  The store is an OCI image
 layout, so other tools can read it:
@@ -15,25 +15,49 @@ layout, so other tools can read it:
     ROOT/layers/<hex>.size         bytes of file data in it (docker's "SIZE")
     ROOT/l/<short>                 -> ../layers/<hex>: a short name per layer, so that
                                    hundreds of layers fit in one mount (see snapshots.py)
+    ROOT/image/leases/<holder>     the manifest digest a holder (a container) uses: see lease()
+    ROOT/image/leases/.ingest-<pid>-<start>  digests a process is writing and has not
+                                   tagged yet (one a line; gone with the process)
 
 Layers are stored uncompressed, so a layer blob's digest is its diff_id.  Every
 read of a blob checks it against its digest (read_blob, open_blob), so a
 corrupted store is noticed rather than run.  The image ID is the digest of its
-config, as in docker.  References: https://github.com/opencontainers/image-spec
-(image-layout.md, config.md, manifest.md).
+config, as in docker.
+
+Garbage collection works as containerd's does (containerd/docs/garbage-collection.md):
+everything reachable from a root is kept, everything else is deleted.  The roots
+are the images in index.json and every *lease*: a record that a holder (a
+container) still needs an image, made with lease() and dropped with release().
+So `rmi -f` of an image a stopped container uses takes its name away but keeps
+its layers until the container is removed; a lease is the one place that says
+"in use", read under the same lock as the deletion, never computed beforehand.
+Content being written is leased too (the .ingest leases): a blob stored by a pull
+or an import is reachable from no image until the image is registered, and a
+collection in between must not take it.  The lesson of leases: reference
+counting spread over callers races; one list of roots read under one lock does not.
+
+The blobs themselves, the lock and atomic writes are content.py's (containerd's
+content store); layer tars and their extracted dirs layerstore.py's; the leases'
+files leases.py's.  This module is the image service above them: the index,
+names, images, removal and garbage collection.  Their public names are kept
+here too (store.lock, store.store_layer, store.lease ...) for the callers.
+References: https://github.com/opencontainers/image-spec (image-layout.md,
+config.md, manifest.md).
 """
-import contextlib
 import datetime
-import fcntl
-import hashlib
 import json
 import os
 import shutil
-import stat
-import tempfile
 
 from minidocker import config
-from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
+from minidocker.errors import Conflict, InvalidArgument, NotFound
+from minidocker.image import content, leases as _leases
+# The content store's API, under the names its callers have always used (store.lock, ...).
+from minidocker.image.content import (BlobReader, atomic_file, blob_path, lock, open_blob,  # noqa: F401
+                                      put_blob, read_blob, tmpdir, write_atomic)
+from minidocker.image.leases import lease, leases, release                       # noqa: F401
+from minidocker.image.layerstore import (SHORT, ensure_layer, layer_dir, layer_link,  # noqa: F401
+                                         layer_size, store_layer)
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -42,57 +66,13 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 MAX_LAYERS = 499      # overlayfs's OVL_MAX_STACK is 500 lower dirs; containers add one
-SHORT = 6             # hex digits in a layer's short name (ROOT/l/<short>)
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
-# -- paths, locking, atomic writes ---------------------------------------------
+# -- the layout -------------------------------------------------------------------
 
 def _layout(*parts):
-    return config.path("image", *parts)
-
-
-def blob_path(digest: str) -> str:
-    algo, _, hexdigest = digest.partition(":")
-    if algo != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
-        raise InvalidArgument(f"invalid digest: {digest}")
-    return _layout("blobs", "sha256", hexdigest)
-
-
-def layer_dir(diff_id: str) -> str:
-    return config.path("layers", diff_id.split(":", 1)[1])
-
-
-@contextlib.contextmanager
-def lock():
-    """One lock for the names of things (tags, the index, container names)."""
-    os.makedirs(config.root(), exist_ok=True)
-    with open(config.path("lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def tmpdir() -> str:
-    path = config.path("tmp")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write to a temp file and rename it into place: readers see old or new, never half."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    return content.layout(*parts)
 
 
 def _init_layout():
@@ -104,67 +84,6 @@ def _init_layout():
 
 def _json(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def put_blob(data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    if not os.path.exists(blob_path(digest)):
-        write_atomic(blob_path(digest), data)
-    return digest
-
-
-def read_blob(digest: str) -> bytes:
-    """Read a blob and check it against its name, so a corrupted store is noticed."""
-    try:
-        with open(blob_path(digest), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise NotFound(f"blob {digest} is missing from the store") from None
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-        raise InvalidArgument(f"blob {digest} does not match its digest")
-    return data
-
-
-class BlobReader:
-    """A blob opened for streaming (layers are too big for read_blob): read() hashes
-    what passes; close() reads what is left and raises if the digest is wrong."""
-
-    def __init__(self, digest: str, path: str | None = None):
-        self.digest, self.hash = digest, hashlib.sha256()
-        try:
-            self.f = open(path or blob_path(digest), "rb")
-        except FileNotFoundError:
-            raise NotFound(f"blob {digest} is missing from the store") from None
-        self.size = os.fstat(self.f.fileno()).st_size
-
-    def read(self, n=-1) -> bytes:
-        data = self.f.read(n)
-        self.hash.update(data)
-        return data
-
-    def close(self) -> None:
-        """Check the digest (after draining the rest); always closes the file."""
-        try:
-            while self.read(1 << 20):
-                pass
-        finally:
-            self.f.close()
-        if "sha256:" + self.hash.hexdigest() != self.digest:
-            raise InvalidArgument(f"blob {self.digest} does not match its digest")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *rest):
-        if kind is None or issubclass(kind, MinidockerError):
-            self.close()         # a blob that fails its digest explains a failed read best
-        else:
-            self.f.close()
-
-
-def open_blob(digest: str) -> BlobReader:
-    """with open_blob(d) as f: copy f.read() somewhere; leaving the block checks the digest."""
-    return BlobReader(digest)
 
 
 def _index() -> dict:
@@ -312,6 +231,11 @@ def register(config_bytes: bytes, ref: str | None = None):
     """
     diff_ids = _diff_ids(config_bytes)
     check_depth(len(diff_ids))
+    with lock():                           # from here until tagged, no collection takes them
+        missing = [d for d in diff_ids if not os.path.exists(blob_path(d))]
+        if missing:
+            raise NotFound(f"layer {missing[0]} is not in the store")
+        content.ingest_locked(diff_ids)
     for d in diff_ids:
         ensure_layer(d)
     config_digest = put_blob(config_bytes)
@@ -333,6 +257,7 @@ def register(config_bytes: bytes, ref: str | None = None):
         if name or not any(d["digest"] == manifest_digest for d in index["manifests"]):
             index["manifests"].append(desc)
         _save_index(index)
+        content.ingested_locked(diff_ids + [config_digest, manifest_digest])   # the index holds them now
         replaced = Image(before).id if before and before != manifest_digest else None
     return Image(manifest_digest, [name] if name else []), replaced
 
@@ -346,115 +271,6 @@ def _diff_ids(config_bytes):
         return list(diff_ids)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise InvalidArgument("invalid image config: no rootfs.diff_ids") from None
-
-
-# -- layers ---------------------------------------------------------------------------
-
-def store_layer(path: str, move: bool = False, expect: str | None = None,
-                digest: str | None = None) -> str:
-    """Put a layer tar (plain or gzip) into the store and extract it; return its diff_id.
-
-    The file is hashed as it is copied, so what is stored is what was hashed.  With
-    `move`, path is a plain tar of our own under ROOT/tmp: it is renamed, not copied.
-    With `expect`, a layer whose diff_id is another is refused (and not stored);
-    `digest`, when moving, is the digest we computed as we wrote the file.
-    """
-    _init_layout()
-    tmp, digest = (path, digest or _file_digest(path)) if move else _copy_in(path)
-    try:
-        if expect and digest != expect:
-            raise InvalidArgument(f"invalid diffID: expected {expect}, got {digest}")
-        if not os.path.exists(blob_path(digest)):
-            os.replace(tmp, blob_path(digest))
-    finally:
-        if not move and os.path.exists(tmp):
-            os.unlink(tmp)
-    ensure_layer(digest)
-    return digest
-
-
-def _file_digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-def _copy_in(path):
-    """Copy a layer into the blob dir as a plain tar; return (temp file, its digest)."""
-    import gzip
-    blobs = _layout("blobs", "sha256")
-    os.makedirs(blobs, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=blobs, prefix=".tmp-")
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
-            gzipped = src.read(2) == b"\x1f\x8b"         # gzip's magic (RFC 1952)
-            src.seek(0)
-            stream = gzip.GzipFile(fileobj=src) if gzipped else src
-            while chunk := stream.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
-    except (OSError, EOFError) as e:
-        os.unlink(tmp)
-        raise InvalidArgument(f"cannot read layer {path}: {e}") from None
-    return tmp, "sha256:" + h.hexdigest()
-
-
-def ensure_layer(diff_id: str) -> str:
-    """The layer's dir; extracted from its blob first if missing (checking the digest)."""
-    target = layer_dir(diff_id)
-    if os.path.isdir(target):
-        return target
-    work = tempfile.mkdtemp(dir=tmpdir(), prefix="layer-")
-    try:
-        from minidocker.image import layers      # tarfile is slow to import; only imports need it
-        with open_blob(diff_id) as blob:
-            size = layers.extract(blob, work)
-        write_atomic(target + ".size", str(size).encode())
-        os.makedirs(config.path("layers"), exist_ok=True)
-        os.rename(work, target)
-    except OSError:
-        if not os.path.isdir(target):   # someone else won the race: fine
-            raise
-    finally:
-        if os.path.isdir(work):
-            shutil.rmtree(work)
-    return target
-
-
-def layer_size(diff_id: str) -> int:
-    """Bytes of file data in the extracted layer (what docker shows as SIZE)."""
-    path = layer_dir(diff_id) + ".size"
-    try:
-        with open(path) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        pass
-    size = 0
-    for top, _, files in os.walk(ensure_layer(diff_id)):
-        for name in files:
-            st = os.lstat(os.path.join(top, name))
-            size += st.st_size if stat.S_ISREG(st.st_mode) else 0
-    write_atomic(path, str(size).encode())
-    return size
-
-
-def layer_link(diff_id: str) -> str:
-    """The layer's short name in ROOT/l, a symlink to ../layers/<hex> (docker's
-    overlay2 keeps such links in l/ too): the first 6 hex digits, more if taken."""
-    hexdigest = diff_id.split(":", 1)[1]
-    target = os.path.join("..", "layers", hexdigest)
-    os.makedirs(config.path("l"), exist_ok=True)
-    for n in range(SHORT, len(hexdigest) + 1):
-        try:
-            os.symlink(target, config.path("l", hexdigest[:n]))
-            return hexdigest[:n]
-        except FileExistsError:
-            if os.readlink(config.path("l", hexdigest[:n])) == target:
-                return hexdigest[:n]
-    raise Conflict(f"no short name is free for layer {diff_id}")
 
 
 def import_tar(path: str, ref: str | None = None, changes: dict | None = None,
@@ -498,17 +314,33 @@ def _untag_locked(index, name):
     index["manifests"] = kept
 
 
-def remove(ref: str, force: bool = False, in_use=()) -> list[str]:
+
+def remove(ref: str, force: bool = False, running=frozenset(), in_use=()) -> list[str]:
     """docker rmi: untag; when no tag is left, delete the image.  Returns lines
-    "Untagged: x" / "Deleted: sha256:..." like docker."""
-    image = get(ref)
-    out = []
-    by_tag = ref not in (image.id, image.short_id) and not image.id[7:].startswith(ref)
-    if image.id in in_use and (not by_tag or len(image.tags) <= 1) and not force:
-        raise Conflict(f"conflict: unable to remove repository reference \"{ref}\" (must force) "
-                       f"- container is using its referenced image {image.short_id}")
+    "Untagged: x" / "Deleted: sha256:..." like docker (daemon/images/image_delete.go).
+
+    Who uses the image is read from the leases, under the lock that deletes:
+      - by a name that is one of several: only that name goes;
+      - leased, without force: refused ("must force");
+      - leased by a holder in `running` (ids of running containers): refused,
+        even with force ("cannot be forced");
+      - leased, with force: untagged and deleted from the index, but the layers
+        stay as long as the lease does (the container keeps running from them).
+    `running` only decides the refusal: a container that starts meanwhile is safe
+    anyway, its lease keeps the layers.  (docker, given a *name* with -f while a
+    running container uses the image, untags it and keeps the image; we refuse.)
+    `in_use` (image IDs, the old way: computed by the caller before the lock) is
+    still honoured until every container leases its image: such an image is
+    refused without force, and with force only untagged (kept as dangling), since
+    nothing else would keep its layers.  A set of image IDs passed as the third
+    argument (the old signature) is taken as in_use."""
+    running = frozenset(running)
+    if any(str(r).startswith("sha256:") for r in running):
+        in_use, running = frozenset(in_use) | running, frozenset()
     with lock():
+        image = get(ref)
         index = _index()
+        by_tag = ref not in (image.id, image.short_id) and not image.id[7:].startswith(ref)
         if by_tag and len(image.tags) > 1:
             name = normalize(ref)
             index["manifests"] = [d for d in index["manifests"]
@@ -518,7 +350,15 @@ def remove(ref: str, force: bool = False, in_use=()) -> list[str]:
         if not by_tag and len(image.tags) > 1 and not force:
             raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) "
                            "- image is referenced in multiple repositories")
-        out += [f"Untagged: {t}" for t in image.tags]
+        holders = _leases.holders_locked(image.manifest_digest, image.id)
+        live = [h for h in holders if h in running]
+        _check_conflicts(ref, image, by_tag, force, holders, live, image.id in in_use)
+        out = [f"Untagged: {t}" for t in image.tags]
+        if image.id in in_use and not holders:        # the old way: keep it, dangling
+            for name in image.tags:
+                _untag_locked(index, name)
+            _save_index(index)
+            return out
         index["manifests"] = [d for d in index["manifests"] if d["digest"] != image.manifest_digest]
         _save_index(index)
         out.append(f"Deleted: {image.id}")
@@ -526,15 +366,47 @@ def remove(ref: str, force: bool = False, in_use=()) -> list[str]:
     return out
 
 
-def _collect_garbage_locked(index) -> int:
-    """Delete blobs and layer dirs no image refers to; return bytes freed."""
-    keep = set()
-    for desc in index["manifests"]:
-        keep.add(desc["digest"])
-        manifest = json.loads(read_blob(desc["digest"]))
-        keep.add(manifest["config"]["digest"])
+def _check_conflicts(ref, image, by_tag, force, holders, live, old_in_use) -> None:
+    """docker's order: a name of a used image must be forced; a running user cannot be."""
+    if by_tag and not force and (holders or old_in_use):
+        who = f"container {holders[0][:12]}" if holders else "container"
+        raise Conflict(f"conflict: unable to remove repository reference \"{ref}\" (must force) "
+                       f"- {who} is using its referenced image {image.short_id}")
+    if live:
+        raise Conflict(f"conflict: unable to delete {image.short_id} (cannot be forced) "
+                       f"- image is being used by running container {live[0][:12]}")
+    if not force and (holders or old_in_use):
+        who = f" {holders[0][:12]}" if holders else ""
+        raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) "
+                       f"- image is being used by stopped container{who}")
+
+
+def _reachable_locked(index) -> set:
+    """Every digest a root reaches: the images of the index, the leased images,
+    and what is being ingested (those digests alone)."""
+    keep, manifests = set(), [d["digest"] for d in index["manifests"]]
+    for holder, digests in _leases.read_locked().items():
+        if holder.startswith(".ingest-"):
+            keep.update(digests)
+        else:
+            manifests += digests[:1]
+    for digest in manifests:
+        try:
+            manifest = json.loads(read_blob(digest))
+            cfg = json.loads(read_blob(manifest["config"]["digest"]))
+        except NotFound:
+            continue                      # a lease on an image whose content is gone
+        keep.update([digest, manifest["config"]["digest"]])
         keep.update(layer["digest"] for layer in manifest["layers"])
-        keep.update(json.loads(read_blob(manifest["config"]["digest"]))["rootfs"]["diff_ids"])
+        keep.update(cfg["rootfs"]["diff_ids"])
+    return keep
+
+
+def _collect_garbage_locked(index) -> int:
+    """Delete blobs and layer dirs no root reaches; return bytes freed.  Runs under
+    lock(), which every blob write takes too (put_blob, store_layer), so nothing
+    is stored between reading the roots and deleting."""
+    keep = _reachable_locked(index)
     freed = 0
     blobs = _layout("blobs", "sha256")
     for name in os.listdir(blobs):
@@ -544,6 +416,8 @@ def _collect_garbage_locked(index) -> int:
     layers_root = config.path("layers")
     for name in os.listdir(layers_root) if os.path.isdir(layers_root) else []:
         path = os.path.join(layers_root, name)
+        if name.startswith(".tmp-"):
+            continue                      # a .size being written (write_atomic's temp file)
         if "sha256:" + name.split(".")[0] not in keep:      # <hex>/ and <hex>.size
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     links = config.path("l")
@@ -554,14 +428,17 @@ def _collect_garbage_locked(index) -> int:
 
 
 def prune_dangling(in_use=()) -> tuple[list[str], int]:
-    """Remove untagged images that no container uses; return (ids, bytes freed)."""
+    """Remove untagged images that no lease holds (nor, the old way, `in_use`
+    names); return (ids, bytes freed)."""
     deleted = []
     with lock():
         index = _index()
+        leased = {ds[0] for h, ds in _leases.read_locked().items() if not h.startswith(".") and ds}
         keep = []
         for desc in index["manifests"]:
             image = Image(desc["digest"])
-            if REF_NAME not in desc.get("annotations", {}) and image.id not in in_use:
+            used = image.id in in_use or desc["digest"] in leased
+            if REF_NAME not in desc.get("annotations", {}) and not used:
                 deleted.append(image.id)
             else:
                 keep.append(desc)

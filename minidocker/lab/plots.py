@@ -1,6 +1,6 @@
 """Pictures of usage: a Sampler's time series as matplotlib charts, and a live dashboard.
 
-Layer: none (a helper for notebooks/, like lab.py).  The numbers come from
+Layer: lab (what the chapters share; above the CLI).  The numbers come from
 stats.Sampler, which reads the kernel's cgroup counters; this module only
 draws them.  A limit is drawn as a dashed line in the colour of its
 container, so a curve that flattens against its dashed line is the kernel
@@ -14,7 +14,12 @@ is drawn into a PNG in a thread, with matplotlib's object API (no pyplot
 state), and shown in an ipywidgets.Image.
 """
 import io
+import os
 import threading
+
+from minidocker.engine import containers, stats
+from minidocker.errors import MinidockerError
+from minidocker.runtime import cgroups
 
 MiB = 1 << 20
 
@@ -97,8 +102,6 @@ def png(samplers, what=("memory", "cpu"), title=None, width=7.5) -> bytes:
 # --- the dashboard ------------------------------------------------------------------
 
 def _knobs():
-    import os
-    from minidocker.runtime import cgroups
     ncpu = os.cpu_count() or 1
     # name -> (label, min, max, step, integer?, HostConfig from the value, value from HostConfig)
     return {
@@ -130,7 +133,6 @@ class Dashboard:
     def __init__(self, container, knobs=("cpus",), what=("cpu", "memory"), interval=0.2,
                  refresh=1.0):
         import ipywidgets as widgets
-        from minidocker.engine import containers, stats
         self.container = container if hasattr(container, "id") else containers.get(container)
         self.what = tuple(what)
         self.sampler = stats.Sampler(self.container, interval).start()
@@ -159,8 +161,6 @@ class Dashboard:
         display(self.widget)
 
     def _changed(self, name, value):
-        from minidocker.engine import containers
-        from minidocker.errors import MinidockerError
         limits = _knobs()[name][5](value)
         try:
             containers.update(self.container.id, limits)
