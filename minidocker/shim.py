@@ -238,9 +238,7 @@ class Monitor:
         """--rm: the container goes when it ends (dockerd does this; we have no daemon)."""
         if (self.spec or {}).get("annotations", {}).get("autoRemove"):
             bundle.remove(self.cid)
-            release = getattr(store, "release", None)   # image leases (image/store.py)
-            if release:
-                release(self.cid)
+            store.release(self.cid)
 
 
 def _copy_winsize(src, dst):

@@ -206,7 +206,6 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
         "HostConfig": hc, "Capabilities": caps, "NoNewPrivileges": security["no-new-privileges"],
     }
     os.makedirs(config.path("containers"), exist_ok=True)
-    lease = getattr(store, "lease", None)      # image leases (image/store.py), once merged
     with store.lock():
         if name is not None:
             _check_name(name)
@@ -216,13 +215,11 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
             while name in taken:
                 name = random_name()
         record["Name"] = "/" + name
-        if lease:                       # under the lock: an rmi either sees it or went first
-            lease(cid, img.manifest_digest)
+        store.lease(cid, img.manifest_digest)   # under the lock: an rmi sees it or went first
         try:
             bundle.create(cid, record)
         except BaseException:
-            if lease:
-                store.release(cid)
+            store.release(cid)
             raise
     return Container(cid)
 
@@ -352,9 +349,8 @@ def remove_image(ref: str, force: bool = False) -> list[str]:
     """docker rmi: refused for an image a running container uses, even with force;
     with force, an image a stopped container uses is untagged and its layers stay
     (the container's lease keeps them: image/store.py)."""
-    if getattr(store, "lease", None):   # containers made before leases: in_use still counts
-        return store.remove(ref, force, running=running_ids(), in_use=images_in_use())
-    return store.remove(ref, force, images_in_use())  # the store without leases
+    # in_use: containers made before leases existed hold none; their images still count.
+    return store.remove(ref, force, running=running_ids(), in_use=images_in_use())
 
 
 # -- logs -------------------------------------------------------------------------------------

@@ -257,9 +257,7 @@ def delete(cid):
     """Kill what is left in the cgroup, delete the bundle, drop the image lease."""
     cgroups.Cgroup(cid).destroy()
     bundle.remove(cid)
-    release = getattr(store, "release", None)     # image leases (image/store.py), once merged
-    if release:
-        release(cid)
+    store.release(cid)
 
 
 # -- exec ---------------------------------------------------------------------------------------

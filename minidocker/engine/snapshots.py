@@ -146,14 +146,14 @@ def _pack(cid, upper, pause):
     group = cgroups.Cgroup(cid)
     try:
         if frozen:
-            group._freeze(True)
+            group.freeze(True)
         try:
             with os.fdopen(fd, "wb") as f:
                 out = _Hashing(f)
                 layers.create(upper, out)
         finally:
             if frozen:
-                group._freeze(False)
+                group.freeze(False)
         return store.store_layer(tmp, move=True, digest="sha256:" + out.hash.hexdigest())
     finally:
         if os.path.exists(tmp):

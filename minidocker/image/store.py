@@ -44,14 +44,16 @@ here too (store.lock, store.store_layer, store.lease ...) for the callers.
 References: https://github.com/opencontainers/image-spec (image-layout.md,
 config.md, manifest.md).
 """
+import contextlib
 import datetime
 import json
 import os
 import shutil
+import tempfile
 
 from minidocker import config
 from minidocker.errors import Conflict, InvalidArgument, NotFound
-from minidocker.image import content, leases as _leases
+from minidocker.image import content, leases as _leases, reference
 # The content store's API, under the names its callers have always used (store.lock, ...).
 from minidocker.image.content import (BlobReader, atomic_file, blob_path, lock, open_blob,  # noqa: F401
                                       put_blob, read_blob, tmpdir, write_atomic)
@@ -66,7 +68,7 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 MAX_LAYERS = 499      # overlayfs's OVL_MAX_STACK is 500 lower dirs; containers add one
-ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+ARCH = config.ARCH               # the platform images are made and pulled for
 
 
 # -- the layout -------------------------------------------------------------------
@@ -76,10 +78,22 @@ def _layout(*parts):
 
 
 def _init_layout():
-    if not os.path.exists(_layout("oci-layout")):
-        os.makedirs(_layout("blobs", "sha256"), exist_ok=True)
-        write_atomic(_layout("oci-layout"), b'{"imageLayoutVersion": "1.0.0"}')
-        write_atomic(_layout("index.json"), _json({"schemaVersion": 2, "manifests": []}))
+    """Make an empty OCI layout once.  Two processes may both find none: each links a
+    complete empty index into place, and link(2) fails for the second, so neither
+    overwrites an index the other has started to fill.  oci-layout comes last: its
+    presence says the layout is whole."""
+    if os.path.exists(_layout("oci-layout")):
+        return
+    os.makedirs(_layout("blobs", "sha256"), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=_layout(), prefix=".tmp-index-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_json({"schemaVersion": 2, "manifests": []}))
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, _layout("index.json"))
+    finally:
+        os.unlink(tmp)
+    write_atomic(_layout("oci-layout"), b'{"imageLayoutVersion": "1.0.0"}')
 
 
 def _json(obj) -> bytes:
@@ -99,23 +113,13 @@ def _save_index(index: dict) -> None:
 # -- references -------------------------------------------------------------------
 
 def normalize(ref: str) -> str:
-    """"busybox" -> "busybox:latest"; "docker.io/library/x" -> "x:latest"."""
-    name, tag = split_ref(ref)
-    return f"{name}:{tag}"
+    """"busybox" -> "busybox:latest"; "docker.io/library/x" -> "x:latest" (image/reference.py)."""
+    return reference.normalize(ref)
 
 
-def split_ref(ref: str):
-    if not ref or any(c.isspace() or c.isupper() for c in ref) or "@" in ref:
-        raise InvalidArgument(f"invalid reference format: {ref!r}")
-    name, tag = ref, "latest"
-    if ":" in ref.rsplit("/", 1)[-1]:
-        name, tag = ref.rsplit(":", 1)
-    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-    if not name or not tag:
-        raise InvalidArgument(f"invalid reference format: {ref!r}")
-    return name, tag
+def split_ref(ref: str) -> tuple[str, str]:
+    """(name, tag) of a reference by name, as the store keys its tags."""
+    return reference.split(ref)
 
 
 # -- images ---------------------------------------------------------------------------
@@ -283,7 +287,7 @@ def import_tar(path: str, ref: str | None = None, changes: dict | None = None,
         raise NotFound(f"open {path}: no such file or directory")
     created = created or now()
     cfg = {"created": created,
-           "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}}
+           "config": {"Env": [f"PATH={config.DEFAULT_PATH}"]}}
     cfg["config"].update(changes or {})
     history = [{"created": created, "comment": message or "Imported from " + os.path.basename(path)}]
     return add([path], cfg, ref, history)

@@ -220,7 +220,6 @@ class Cgroup:
         while done not in read(check) and time.monotonic() < deadline:
             time.sleep(0.005)   # a task in uninterruptible sleep freezes late; go on anyway
 
-    _freeze = freeze            # the old private name (engine/snapshots.py uses it)
 
     def kill_all(self, sig=signal.SIGKILL) -> None:
         """Signal every process.  For SIGKILL, repeat until the group is empty."""
