@@ -17,18 +17,19 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_file(path: str, mode: int | None = None):
-    """Yield a binary file object; on success it replaces `path`, on error it vanishes.
+def atomic_file(path: str, mode: str = "wb", perms: int | None = None):
+    """Yield a file object (opened with `mode`); when the with-block ends well the file
+    replaces `path`, when it fails the file vanishes: `path` is old or new, never half.
 
-    mode: the permission bits of the new file (mkstemp creates it 0600)."""
+    perms: the permission bits of the new file (mkstemp creates it 0600)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, mode) as f:
             yield f
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if perms is not None:
+            os.chmod(tmp, perms)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -36,9 +37,9 @@ def atomic_file(path: str, mode: int | None = None):
         raise
 
 
-def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
+def write_atomic(path: str, data: bytes, perms: int | None = None) -> None:
     """Write `data` to `path` all at once, as far as any reader can tell."""
-    with atomic_file(path, mode) as f:
+    with atomic_file(path, perms=perms) as f:
         f.write(data)
 
 

@@ -140,8 +140,7 @@ class Monitor:
                 if child == 0:
                     break
                 if child == pid:
-                    code = os.waitstatus_to_exitcode(status)
-                    code = code if code >= 0 else 128 - code
+                    code = procs.exit_code(status)
             if code is not None and not any(s != "stdin" for s in readers.values()):
                 return code
             timeout = 0.05 if code is not None else None

@@ -47,13 +47,11 @@ def cmd_prune(a):
 @command("version", "Show the minidocker version information")
 def cmd_version(a):
     from minidocker.runtime import cgroups
-    machine = os.uname().machine
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
     print(f"""Client:
  Version:           {__version__}
  API version:       1.41
  Python version:    {sys.version.split()[0]}
- OS/Arch:           linux/{arch}
+ OS/Arch:           linux/{config.ARCH}
 
 Server: minidocker engine
  Engine:

@@ -11,11 +11,10 @@ to a temp file renamed into place, so it is never readable by others, even brief
 Docker Hub's credentials are filed under the key "https://index.docker.io/v1/".
 """
 import base64
-import contextlib
 import json
 import os
-import tempfile
 
+from minidocker import fsutil
 from minidocker.distribution import client
 from minidocker.errors import InvalidArgument
 from minidocker.image import reference
@@ -56,17 +55,9 @@ def _load() -> dict:
 
 def _save(data: dict) -> None:
     os.makedirs(config_dir(), mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=config_dir(), prefix=".config-")   # mkstemp makes it 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent="\t")
-            f.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, config_file())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with fsutil.atomic_file(config_file(), "w", perms=0o600) as f:   # a password: owner only
+        json.dump(data, f, indent="\t")
+        f.write("\n")
 
 
 def credentials(server: str) -> tuple[str, str] | None:

@@ -143,10 +143,7 @@ def _json(obj) -> bytes:
 
 def _info(name, kind=tarfile.REGTYPE, size=0):
     """Entries are the same on every run: owner 0, mtime 0 (so a save is reproducible)."""
-    ti = tarfile.TarInfo(name)
-    ti.type, ti.size, ti.mtime, ti.uid, ti.gid = kind, size, 0, 0, 0
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    return ti
+    return layers.tarinfo(name, kind, 0o755 if kind == tarfile.DIRTYPE else 0o644, size=size)
 
 
 def _add_dir(tf, name):

@@ -21,7 +21,7 @@ import subprocess
 import tarfile
 
 from minidocker.errors import MinidockerError
-from minidocker.image import content
+from minidocker.image import content, layers
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -58,10 +58,7 @@ To try something more ambitious, you can run a busybox container with:
 
 
 def _entry(name, kind, mode, data=b"", linkname=""):
-    ti = tarfile.TarInfo(name)
-    ti.type, ti.mode, ti.linkname, ti.size = kind, mode, linkname, len(data)
-    ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = 0, 0, 0, "", ""
-    return ti, data
+    return layers.tarinfo(name, kind, mode, size=len(data), linkname=linkname), data
 
 
 def _write_tar(out_path, entries):

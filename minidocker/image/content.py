@@ -18,10 +18,10 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import tempfile
 import threading
 
 from minidocker import config
+from minidocker.fsutil import atomic_file, write_atomic  # noqa: F401  (re-exported by store)
 from minidocker.errors import InvalidArgument, MinidockerError, NotFound
 
 
@@ -69,30 +69,7 @@ def tmpdir() -> str:
     return path
 
 
-@contextlib.contextmanager
-def atomic_file(path: str, mode: str = "wb"):
-    """with atomic_file(p) as f: write f.  A temp file beside p, renamed onto p
-    when the block ends well, deleted when it fails: p is old or new, never half.
-    The one write-then-rename of the package (write_atomic writes bytes with it)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write to a temp file and rename it into place: readers see old or new, never half."""
-    with atomic_file(path) as f:
-        f.write(data)
-
-
+# Write-then-rename has one owner, fsutil.py; the store re-exports it for its callers.
 def put_blob(data: bytes) -> str:
     """Store a small blob (a config, a manifest); leased to this process until an
     image refers to it (register), so a concurrent collection leaves it alone."""

@@ -31,6 +31,7 @@ import os
 import shutil
 
 from minidocker import config
+from minidocker.fsutil import write_atomic
 from minidocker.errors import NotFound
 from minidocker.runtime import procs
 
@@ -54,20 +55,6 @@ def ids() -> list[str]:
 
 
 # -- files ---------------------------------------------------------------------------
-
-def write_atomic(file, data: bytes) -> None:
-    """Write a complete file beside the old one, then rename it over (rename(2) is
-    atomic): a reader sees the old file or the new one, never half of one."""
-    tmp = f"{os.path.dirname(file)}/.tmp-{os.urandom(6).hex()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, file)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def write_json(file, obj) -> None:
     write_atomic(file, json.dumps(obj, indent=1).encode())

@@ -59,3 +59,9 @@ def send_signal(pid, ticks, sig) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def exit_code(status: int) -> int:
+    """A waitpid(2) status as a shell (and docker) reports it: the exit code, or
+    128+N for a process killed by signal N (137 for SIGKILL, 143 for SIGTERM)."""
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)

@@ -45,7 +45,7 @@ import signal
 import struct
 import termios
 
-from minidocker.runtime import confine, namespaces, rootfs, userns
+from minidocker.runtime import confine, namespaces, procs, rootfs, userns
 from minidocker.runtime.users import resolve_user
 from minidocker import config, kernel
 from minidocker.errors import CannotInvoke, CommandNotFound, MinidockerError
@@ -370,7 +370,7 @@ def wait_status(pid: int) -> int:
             break
         except InterruptedError:
             continue
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    return procs.exit_code(status)
 
 
 def link_up(name: str) -> None:
