@@ -81,7 +81,7 @@ def pull(text: str, platform: str | None = None, out=None, quiet=False) -> store
         raise RegistryError(f"{ref.familiar}: unsupported manifest type {kind!r}")
     manifest = _json_object(data, ref, "manifest")
     config_bytes = _config(client, ref, _descriptor(manifest.get("config"), ref, "config"), scopes)
-    diff_ids = store._diff_ids(config_bytes)
+    diff_ids = store.config_diff_ids(config_bytes)
     layers = manifest.get("layers")
     if not isinstance(layers, list) or len(layers) != len(diff_ids):
         raise RegistryError(f"invalid manifest for {ref.familiar}: {len(layers) if isinstance(layers, list) else 'no'}"
@@ -273,7 +273,7 @@ def _fetch_layer(client, ref, desc, diff_id, scopes, progress, stop) -> bool:
                 os.unlink(partial)              # nothing to resume: leave no empty file behind
             raise
         progress.layer(ident, "Verifying Checksum")
-        if store._file_digest(partial) != desc["digest"]:
+        if store.file_digest(partial) != desc["digest"]:
             os.unlink(partial)
             raise RegistryError(f"layer {ident}: filesystem layer verification failed for digest {desc['digest']}")
         progress.layer(ident, "Download complete")

@@ -128,7 +128,7 @@ def _compress(diff_id):
             with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0, compresslevel=6) as z:
                 while chunk := src.read(1 << 20):
                     z.write(chunk)
-        return path, store._file_digest(path), os.path.getsize(path)
+        return path, store.file_digest(path), os.path.getsize(path)
     except BaseException:
         os.unlink(path)
         raise

@@ -55,8 +55,8 @@ from minidocker import config
 from minidocker.errors import Conflict, InvalidArgument, NotFound
 from minidocker.image import content, leases as _leases, reference
 # The content store's API, under the names its callers have always used (store.lock, ...).
-from minidocker.image.content import (BlobReader, atomic_file, blob_path, lock, open_blob,  # noqa: F401
-                                      put_blob, read_blob, tmpdir, write_atomic)
+from minidocker.image.content import (BlobReader, atomic_file, blob_path, file_digest,  # noqa: F401
+                                      lock, open_blob, put_blob, read_blob, tmpdir, write_atomic)
 from minidocker.image.leases import lease, leases, release                       # noqa: F401
 from minidocker.image.layerstore import (SHORT, ensure_layer, layer_dir, layer_link,  # noqa: F401
                                          layer_size, store_layer)
@@ -233,7 +233,7 @@ def register(config_bytes: bytes, ref: str | None = None):
     The config is kept byte for byte, so its digest, the image ID, survives save and
     load.  Returns (image, ID of the image `ref` named until now, if another one).
     """
-    diff_ids = _diff_ids(config_bytes)
+    diff_ids = config_diff_ids(config_bytes)
     check_depth(len(diff_ids))
     with lock():                           # from here until tagged, no collection takes them
         missing = [d for d in diff_ids if not os.path.exists(blob_path(d))]
@@ -266,7 +266,8 @@ def register(config_bytes: bytes, ref: str | None = None):
     return Image(manifest_digest, [name] if name else []), replaced
 
 
-def _diff_ids(config_bytes):
+def config_diff_ids(config_bytes) -> list[str]:
+    """The layers an image config names (rootfs.diff_ids), each a well-formed digest."""
     try:
         cfg = json.loads(config_bytes)
         diff_ids = cfg["rootfs"]["diff_ids"]
