@@ -18,6 +18,12 @@ def parse_time(stamp: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.timezone.utc)
 
 
+def now() -> str:
+    """RFC 3339 with nanoseconds, as docker writes times (Go's time.RFC3339Nano)."""
+    t = datetime.datetime.now(datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+
+
 def since(stamp: str) -> float:
     return (datetime.datetime.now(datetime.timezone.utc) - parse_time(stamp)).total_seconds()
 

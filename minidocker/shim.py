@@ -28,8 +28,8 @@ import sys
 import termios
 
 from minidocker.runtime import bundle, cgroups, procs, runc
-from minidocker.image import store
-from minidocker import kernel
+from minidocker.image import leases   # only the lease: the monitor never needs the store's tar code
+from minidocker import fmt, kernel
 from minidocker.errors import MinidockerError
 
 
@@ -108,7 +108,7 @@ class Monitor:
         self.started = True
         bundle.update_state(self.cid, Status="running", Running=True, Pid=pid,
                             PidStart=procs.start_ticks(pid), ExitCode=0, Error="",
-                            OOMKilled=False, StartedAt=store.now(), FinishedAt=bundle.NEVER)
+                            OOMKilled=False, StartedAt=fmt.now(), FinishedAt=bundle.NEVER)
         self.say(f"started {os.getpid()} {pid}")
         stdin_fd = 0 if (tty and open_stdin and self.stdin_attached) else None
         code = self._pump(pid, outputs, stdin_fd, master)
@@ -192,7 +192,7 @@ class Monitor:
         self.partial[stream] = rest
 
     def _log(self, stream, data):
-        entry = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": store.now()}
+        entry = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": fmt.now()}
         self.log.write(json.dumps(entry).encode() + b"\n")
         self.log.flush()
 
@@ -214,7 +214,7 @@ class Monitor:
             pass
         self.cgroup.destroy()
         bundle.update_state(self.cid, Status="exited", Running=False, Pid=0, ExitCode=code,
-                            OOMKilled=oom, FinishedAt=store.now())
+                            OOMKilled=oom, FinishedAt=fmt.now())
         self.say(f"exited {code}")
         self._auto_remove()
 
@@ -226,7 +226,7 @@ class Monitor:
             self.log.close()
         code = 255 if self.started else error.code
         if self.started:
-            changes = dict(Status="exited", ExitCode=255, FinishedAt=store.now())
+            changes = dict(Status="exited", ExitCode=255, FinishedAt=fmt.now())
         else:
             changes = dict(Status="created", ExitCode=error.code)
         bundle.update_state(self.cid, Running=False, Pid=0, Error=str(error), **changes)
@@ -237,7 +237,7 @@ class Monitor:
         """--rm: the container goes when it ends (dockerd does this; we have no daemon)."""
         if (self.spec or {}).get("annotations", {}).get("autoRemove"):
             bundle.remove(self.cid)
-            store.release(self.cid)
+            leases.release(self.cid)
 
 
 def _copy_winsize(src, dst):

@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from conftest import REPO
+from minidocker import fmt
 from minidocker.image import archive, store
 from minidocker.engine import containers, snapshots
 from minidocker.errors import InvalidArgument
@@ -36,7 +37,7 @@ def stacked(tmp_path, n, ref):
     """busybox plus n layers: layer i adds /layer-i and writes /top = i."""
     files = [layer_tar(tmp_path / f"{i}.tar", {f"layer-{i}": b"", "top": str(i).encode()})
              for i in range(n)]
-    step = {"created": store.now(), "created_by": "one more layer"}
+    step = {"created": fmt.now(), "created_by": "one more layer"}
     return store.add(files, store.get("busybox").config, ref, [step] * n)
 
 

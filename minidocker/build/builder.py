@@ -34,6 +34,7 @@ import os
 import sys
 import time
 
+from minidocker import fmt
 from minidocker.build import cache, context, dockerfile, instructions, run as run_step
 from minidocker.build import copy as copy_step
 from minidocker.build.progress import BuildFailed, Progress, Result, Step
@@ -175,7 +176,7 @@ class _Builder:
         """Do the step and store its image (a layer, or only a new config)."""
         cfg = copy.deepcopy(stage.cfg)
         cfg.pop(cache.CACHE, None)
-        cfg["created"] = store.now()
+        cfg["created"] = fmt.now()
         cfg.setdefault("config", {})
         layer, created_by = action(cfg)
         cfg[cache.CACHE] = key

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from minidocker import config
+from minidocker import config, fmt
 from minidocker.runtime import bundle, cgroups, confine
 from minidocker.image import changes, store
 from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
@@ -195,7 +195,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
             raise InvalidArgument("Conflicting options: hostname and the UTS mode")
         hostname = hostname or os.uname().nodename
     record = {
-        "Id": cid, "Created": store.now(), "Path": args[0], "Args": args[1:],
+        "Id": cid, "Created": fmt.now(), "Path": args[0], "Args": args[1:],
         "Image": img.id, "ImageManifest": img.manifest_digest,
         "Config": {"Hostname": hostname or cid[:12], "User": user if user is not None else icfg.get("User", ""),
                    "Env": merged_env, "Cmd": cmd or None, "Entrypoint": entry or None,

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from minidocker import config
+from minidocker import config, fmt
 from minidocker.runtime import bundle, cgroups, procs, runc
 from minidocker.image import changes, store
 from minidocker.errors import CannotInvoke, CommandNotFound, Conflict, InvalidArgument, MinidockerError, NotFound
@@ -64,7 +64,7 @@ def start(cid: str, attach: bool = False, stdio=None, interactive: bool = False)
 def _claim_start(cid) -> bool:
     """Mark the container "starting" under its lock; False if it runs already.
     A dead monitor's or starter's leftovers are first recorded as what they mean."""
-    bundle.settle(cid, store.now())
+    bundle.settle(cid, fmt.now())
     with bundle.changing_state(cid) as state:
         if state["Status"] == "running":
             return False

@@ -28,7 +28,7 @@ import json
 import os
 import tempfile
 
-from minidocker import config
+from minidocker import config, fmt
 from minidocker.runtime import bundle, cgroups
 from minidocker.runtime.rootfs import overlay_options
 from minidocker.image import layers, store
@@ -133,7 +133,7 @@ def _child_config(cid, record, image, changes, author):
     for text in changes or ():
         for key, value in parse_change(text).items():
             conf[key] = merge_env(conf.get("Env") or [], value) if key == "Env" else value
-    cfg.update(config=conf, created=store.now(), container=cid)
+    cfg.update(config=conf, created=fmt.now(), container=cid)
     if author:
         cfg["author"] = author
     return cfg

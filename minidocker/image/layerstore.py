@@ -22,6 +22,7 @@ import tempfile
 
 from minidocker import config
 from minidocker.errors import Conflict, InvalidArgument
+from minidocker.image import layers
 from minidocker.image.content import (blob_path, file_digest, ingest_locked, layout, lock,
                                       open_blob, tmpdir, write_atomic)
 
@@ -87,7 +88,6 @@ def ensure_layer(diff_id: str) -> str:
         return target
     work = tempfile.mkdtemp(dir=tmpdir(), prefix="layer-")
     try:
-        from minidocker.image import layers      # tarfile is slow to import; only imports need it
         with open_blob(diff_id) as blob:
             size = layers.extract(blob, work)
         write_atomic(target + ".size", str(size).encode())

@@ -4,7 +4,7 @@ Layer: image (containerd's leases: leases/lease.go, metadata/gc.go; docs/
 garbage-collection.md).  A container runs from its image's layer dirs, so while
 it exists (running or stopped) those dirs must stay, whatever happens to the
 image's names.  Each holder has one file, ROOT/image/leases/<holder>, naming the
-manifest digest it uses; garbage collection (store._collect_garbage_locked) keeps
+manifest digest it uses; garbage collection (gc.py) keeps
 every manifest a lease names, its config, its layer blobs and extracted dirs.
 
 Why leases and not "ask the containers which images they use": such a list is

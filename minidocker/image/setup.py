@@ -9,7 +9,7 @@ from Debian's busybox-static and hello-world is a tiny program built from bytes
 import os
 import tempfile
 
-from minidocker.image import store
+from minidocker.image import baseimages, store
 from minidocker.errors import NotFound
 
 
@@ -21,7 +21,6 @@ def _created(name):
 
 def install_base_images(force=False, only=None):
     """Import the base images that are missing; yield one line per image."""
-    from minidocker.image import baseimages
     for name, (builder, cmd) in baseimages.BASE_IMAGES.items():
         if only and name not in only:
             continue

@@ -45,15 +45,14 @@ References: https://github.com/opencontainers/image-spec (image-layout.md,
 config.md, manifest.md).
 """
 import contextlib
-import datetime
 import json
 import os
-import shutil
 import tempfile
 
 from minidocker import config
+from minidocker.fmt import now
 from minidocker.errors import Conflict, InvalidArgument, NotFound
-from minidocker.image import content, leases as _leases, reference
+from minidocker.image import content, gc, leases as _leases, reference
 # The content store's API, under the names its callers have always used (store.lock, ...).
 from minidocker.image.content import (BlobReader, atomic_file, blob_path, file_digest,  # noqa: F401
                                       lock, open_blob, put_blob, read_blob, tmpdir, write_atomic)
@@ -367,7 +366,7 @@ def remove(ref: str, force: bool = False, running=frozenset(), in_use=()) -> lis
         index["manifests"] = [d for d in index["manifests"] if d["digest"] != image.manifest_digest]
         _save_index(index)
         out.append(f"Deleted: {image.id}")
-        _collect_garbage_locked(index)
+        gc.collect_locked(index)
     return out
 
 
@@ -384,52 +383,6 @@ def _check_conflicts(ref, image, by_tag, force, holders, live, old_in_use) -> No
         who = f" {holders[0][:12]}" if holders else ""
         raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) "
                        f"- image is being used by stopped container{who}")
-
-
-def _reachable_locked(index) -> set:
-    """Every digest a root reaches: the images of the index, the leased images,
-    and what is being ingested (those digests alone)."""
-    keep, manifests = set(), [d["digest"] for d in index["manifests"]]
-    for holder, digests in _leases.read_locked().items():
-        if holder.startswith(".ingest-"):
-            keep.update(digests)
-        else:
-            manifests += digests[:1]
-    for digest in manifests:
-        try:
-            manifest = json.loads(read_blob(digest))
-            cfg = json.loads(read_blob(manifest["config"]["digest"]))
-        except NotFound:
-            continue                      # a lease on an image whose content is gone
-        keep.update([digest, manifest["config"]["digest"]])
-        keep.update(layer["digest"] for layer in manifest["layers"])
-        keep.update(cfg["rootfs"]["diff_ids"])
-    return keep
-
-
-def _collect_garbage_locked(index) -> int:
-    """Delete blobs and layer dirs no root reaches; return bytes freed.  Runs under
-    lock(), which every blob write takes too (put_blob, store_layer), so nothing
-    is stored between reading the roots and deleting."""
-    keep = _reachable_locked(index)
-    freed = 0
-    blobs = _layout("blobs", "sha256")
-    for name in os.listdir(blobs):
-        if "sha256:" + name not in keep and not name.startswith(".tmp-"):
-            freed += os.path.getsize(os.path.join(blobs, name))
-            os.unlink(os.path.join(blobs, name))
-    layers_root = config.path("layers")
-    for name in os.listdir(layers_root) if os.path.isdir(layers_root) else []:
-        path = os.path.join(layers_root, name)
-        if name.startswith(".tmp-"):
-            continue                      # a .size being written (write_atomic's temp file)
-        if "sha256:" + name.split(".")[0] not in keep:      # <hex>/ and <hex>.size
-            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
-    links = config.path("l")
-    for name in os.listdir(links) if os.path.isdir(links) else []:
-        if not os.path.exists(os.path.join(links, name)):    # its layer is gone
-            os.unlink(os.path.join(links, name))
-    return freed
 
 
 def prune_dangling(in_use=()) -> tuple[list[str], int]:
@@ -449,11 +402,5 @@ def prune_dangling(in_use=()) -> tuple[list[str], int]:
                 keep.append(desc)
         index["manifests"] = keep
         _save_index(index)
-        freed = _collect_garbage_locked(index)
+        freed = gc.collect_locked(index)
     return deleted, freed
-
-
-def now() -> str:
-    """RFC 3339 with nanoseconds, as docker writes times."""
-    t = datetime.datetime.now(datetime.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"

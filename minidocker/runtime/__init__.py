@@ -5,9 +5,13 @@ OCI runtime spec: process, root, hostname, namespaces, mounts), it makes the
 namespaces, mounts the root, confines the process and execs it.  It knows nothing
 of images, names or the engine's records; the engine hands it a spec.
 
-    runc.py          create a container's PID 1, and exec into a running one
+    runc.py          create a container's PID 1 (after the monitor's go-ahead), exec into one
+    rootfs.py        the overlay root, /proc, /dev, /sys, pivot_root
     namespaces.py    the kernel's namespaces: list, compare, open and join them
     userns.py        user namespaces: id maps, shifted layer copies
+    users.py         -u: a user and its groups from the container's /etc files
     confine.py       capabilities, masked and read-only paths
-    cgroups/         limits and accounting, cgroup v1 and v2 apart
+    procs.py         processes by identity: start times, pidfds, exit statuses
+    bundle.py        a container's directory and its state.json, with one owner
+    cgroups/         limits and accounting: __init__ (the interface), v1.py, v2.py, utils.py
 """
