@@ -9,11 +9,13 @@ neither needs to know docker's config, names or images.
 The shape is the OCI runtime spec's, cut down (runtime/runc.py lists the keys;
 https://github.com/opencontainers/runtime-spec/blob/main/config.md), plus:
   linux.resources   the cgroup limits, HostConfig's keys (runtime/cgroups)
+  linux.seccomp     the seccomp profile resolved for the container's capabilities
+                    (runtime/seccomp_profile.py), absent when unconfined or privileged
   annotations       what only the monitor needs: openStdin, autoRemove
 """
 
 from minidocker.image import store
-from minidocker.runtime import bundle, confine
+from minidocker.runtime import bundle, confine, seccomp_profile
 from minidocker.engine import namespaces, snapshots
 
 # Limits that docker keeps in HostConfig and the cgroup module understands.
@@ -49,8 +51,25 @@ def build(cid: str) -> dict:
         "annotations": {"openStdin": bool(cfg["Config"]["OpenStdin"]),
                         "autoRemove": bool(hc.get("AutoRemove"))},
     }
+    profile = seccomp(hc, cfg["Capabilities"])
+    if profile:
+        spec["linux"]["seccomp"] = profile
     namespaces.apply(spec, hc)        # new, the host's or another container's; a user namespace
     return spec
+
+
+def seccomp(host_config: dict, caps) -> dict | None:
+    """The OCI linux.seccomp of a container (docker's daemon/seccomp_linux.go WithSeccomp):
+    none if unconfined or privileged, else its profile (or the default) resolved for caps."""
+    chosen = None
+    for opt in host_config.get("SecurityOpt") or []:
+        key, _, value = opt.partition("=")
+        if key == "seccomp":
+            chosen = value
+    if chosen == "unconfined" or host_config.get("Privileged"):
+        return None
+    profile = seccomp_profile.parse(chosen) if chosen else seccomp_profile.default()
+    return seccomp_profile.resolve(profile, caps)
 
 
 def etc_files(cid: str, hostname: str) -> list:
