@@ -68,7 +68,7 @@ def seccomp(host_config: dict, caps) -> dict | None:
             chosen = value
     if chosen == "unconfined" or host_config.get("Privileged"):
         return None
-    profile = seccomp_profile.parse(chosen) if chosen else seccomp_profile.default()
+    profile = seccomp_profile.parse(chosen, check=False) if chosen else seccomp_profile.default()
     return seccomp_profile.resolve(profile, caps)
 
 
