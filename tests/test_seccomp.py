@@ -91,6 +91,10 @@ def test_a_default_container_runs_under_one_filter(images_root, cli):
     assert status(cli)["Seccomp_filters"] == "1"
     nnp = status(cli, "--security-opt", "no-new-privileges")   # loaded later, after NNP
     assert (nnp["Seccomp"], nnp["NoNewPrivs"]) == ("2", "1")
+    # without no_new_privs the filter must go in while init still holds CAP_SYS_ADMIN
+    # (runc's order): else a user or a dropped capability would make prctl fail (EACCES)
+    assert status(cli, "--cap-drop", "ALL", "--user", "1000")["Seccomp"] == "2"
+    assert status(cli, "--userns", "remap")["Seccomp"] == "2"   # CAP_SYS_ADMIN of its own namespace
     assert status(cli, "--security-opt", "seccomp=unconfined")["Seccomp"] == "0"
     assert status(cli, "--privileged")["Seccomp"] == "0"            # as docker: no filter
     assert status(cli, "--privileged", "--security-opt", "seccomp=unconfined")["Seccomp"] == "0"
