@@ -17,6 +17,7 @@ https://github.com/opencontainers/runtime-spec/blob/main/config.md), plus:
 from minidocker.image import store
 from minidocker.runtime import bundle, confine, seccomp_profile
 from minidocker.engine import namespaces, snapshots
+from minidocker.errors import InvalidArgument
 
 # Limits that docker keeps in HostConfig and the cgroup module understands.
 LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
@@ -68,8 +69,18 @@ def seccomp(host_config: dict, caps) -> dict | None:
             chosen = value
     if chosen == "unconfined" or host_config.get("Privileged"):
         return None
+    if not _kernel_has_seccomp():         # as dockerd: the default is skipped, a profile refused
+        if chosen:
+            raise InvalidArgument("seccomp is not enabled in your kernel, cannot run a custom seccomp profile")
+        return None
     profile = seccomp_profile.parse(chosen, check=False) if chosen else seccomp_profile.default()
     return seccomp_profile.resolve(profile, caps)
+
+
+def _kernel_has_seccomp() -> bool:
+    """A kernel built with CONFIG_SECCOMP shows a Seccomp: line in /proc/PID/status."""
+    with open("/proc/self/status") as f:
+        return any(line.startswith("Seccomp:") for line in f)
 
 
 def etc_files(cid: str, hostname: str) -> list:
