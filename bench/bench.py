@@ -248,6 +248,9 @@ class Bench:
     def bench_run(self):
         print("run (start to exit of `true`):", flush=True)
         self.row("run", RUN, self.md + ["run", "--rm", "busybox", "true"], env=self.md_env)
+        self.row("run", "minidocker run --rm --security-opt seccomp=unconfined busybox true",
+                 self.md + ["run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "true"],
+                 env=self.md_env, ref=RUN)    # the cost of the seccomp filter: the difference
         for tool in ("docker", "podman"):
             env, why = self.engine(tool)
             name = f"{tool} run --rm busybox true"

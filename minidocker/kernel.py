@@ -48,6 +48,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -123,6 +124,25 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     _check(_libc.capset(ctypes.byref(header), data), "capset",
            hex(effective), hex(permitted), hex(inheritable))
+
+
+class _SockFprog(ctypes.Structure):
+    """struct sock_fprog of <linux/filter.h>: the length and address of a BPF program."""
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+SECCOMP_MODE_FILTER = 2
+
+
+def seccomp_filter(program: bytes) -> None:
+    """Attach a classic BPF program (struct sock_filter[], 8 bytes each) as this
+    thread's seccomp filter: prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog).
+    Needs no_new_privs or CAP_SYS_ADMIN; see seccomp(2) and runtime/seccomp.py."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.byref(prog), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+           "prctl", "PR_SET_SECCOMP", f"<{len(program) // 8} instructions>")
 
 
 def last_cap() -> int:

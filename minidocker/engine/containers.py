@@ -21,7 +21,7 @@ import sys
 import time
 
 from minidocker import config, fmt
-from minidocker.runtime import bundle, cgroups, confine
+from minidocker.runtime import bundle, cgroups, confine, seccomp_profile
 from minidocker.image import changes, store
 from minidocker.errors import Conflict, InvalidArgument, MinidockerError, NotFound
 from minidocker.engine import lifecycle, names, namespaces, snapshots, spec
@@ -182,7 +182,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
     merged_env = changes.merge_env(icfg.get("Env") or [], env)
     cid = os.urandom(32).hex()
     hc = {"AutoRemove": auto_remove, "Privileged": privileged, "CapAdd": list(cap_add),
-          "CapDrop": list(cap_drop), "SecurityOpt": list(security_opt), "NetworkMode": "default"}
+          "CapDrop": list(cap_drop), "SecurityOpt": security["opts"], "NetworkMode": "default"}
     for key in LIMIT_KEYS:
         hc[key] = (host_config or {}).get(key, 0 if key != "BlkioDeviceReadBps" and
                                           key != "BlkioDeviceWriteBps" else [])
@@ -236,14 +236,37 @@ def _check_name(name):
 
 
 def _security_opts(opts):
-    out = {"no-new-privileges": False}
+    """docker's --security-opt: no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json.
+
+    As docker's CLI does, a profile file is read now and its JSON kept in the
+    option ("seccomp={...}"): the container does not depend on the file later,
+    and inspect shows the profile it runs with (HostConfig.SecurityOpt)."""
+    out = {"no-new-privileges": False, "opts": []}
     for opt in opts:
         key, _, value = opt.partition("=") if "=" in opt else opt.partition(":")
         if key == "no-new-privileges":
             out[key] = value in ("", "true")
+        elif key == "seccomp" and value:
+            opt = "seccomp=" + _seccomp_profile(value)
         else:
             raise InvalidArgument(f"invalid --security-opt: {opt!r}")
+        out["opts"].append(opt)
     return out
+
+
+def _seccomp_profile(value):
+    """'unconfined', or a profile's compact JSON, read from a file or given as JSON (the API's way)."""
+    if value == "unconfined":
+        return value
+    if value.lstrip().startswith("{"):
+        text, source = value, "the seccomp profile"
+    else:
+        try:
+            with open(value) as f:
+                text, source = f.read(), value
+        except OSError as e:
+            raise InvalidArgument(f"opening seccomp profile ({value}) failed: {e.strerror}") from None
+    return json.dumps(seccomp_profile.parse(text, source), separators=(",", ":"))
 
 
 # -- update: change limits ------------------------------------------------------------------

@@ -9,12 +9,15 @@ neither needs to know docker's config, names or images.
 The shape is the OCI runtime spec's, cut down (runtime/runc.py lists the keys;
 https://github.com/opencontainers/runtime-spec/blob/main/config.md), plus:
   linux.resources   the cgroup limits, HostConfig's keys (runtime/cgroups)
+  linux.seccomp     the seccomp profile resolved for the container's capabilities
+                    (runtime/seccomp_profile.py), absent when unconfined or privileged
   annotations       what only the monitor needs: openStdin, autoRemove
 """
 
 from minidocker.image import store
-from minidocker.runtime import bundle, confine
+from minidocker.runtime import bundle, confine, seccomp_profile
 from minidocker.engine import namespaces, snapshots
+from minidocker.errors import InvalidArgument
 
 # Limits that docker keeps in HostConfig and the cgroup module understands.
 LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
@@ -49,8 +52,35 @@ def build(cid: str) -> dict:
         "annotations": {"openStdin": bool(cfg["Config"]["OpenStdin"]),
                         "autoRemove": bool(hc.get("AutoRemove"))},
     }
+    profile = seccomp(hc, cfg["Capabilities"])
+    if profile:
+        spec["linux"]["seccomp"] = profile
     namespaces.apply(spec, hc)        # new, the host's or another container's; a user namespace
     return spec
+
+
+def seccomp(host_config: dict, caps) -> dict | None:
+    """The OCI linux.seccomp of a container (docker's daemon/seccomp_linux.go WithSeccomp):
+    none if unconfined or privileged, else its profile (or the default) resolved for caps."""
+    chosen = None
+    for opt in host_config.get("SecurityOpt") or []:
+        key, _, value = opt.partition("=")
+        if key == "seccomp":
+            chosen = value
+    if chosen == "unconfined" or host_config.get("Privileged"):
+        return None
+    if not _kernel_has_seccomp():         # as dockerd: the default is skipped, a profile refused
+        if chosen:
+            raise InvalidArgument("seccomp is not enabled in your kernel, cannot run a custom seccomp profile")
+        return None
+    profile = seccomp_profile.parse(chosen, check=False) if chosen else seccomp_profile.default()
+    return seccomp_profile.resolve(profile, caps)
+
+
+def _kernel_has_seccomp() -> bool:
+    """A kernel built with CONFIG_SECCOMP shows a Seccomp: line in /proc/PID/status."""
+    with open("/proc/self/status") as f:
+        return any(line.startswith("Seccomp:") for line in f)
 
 
 def etc_files(cid: str, hostname: str) -> list:

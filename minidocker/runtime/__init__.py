@@ -11,6 +11,8 @@ of images, names or the engine's records; the engine hands it a spec.
     userns.py        user namespaces: id maps, shifted layer copies
     users.py         -u: a user and its groups from the container's /etc files
     confine.py       capabilities, masked and read-only paths
+    seccomp.py       the seccomp filter: docker's profile compiled to classic BPF
+    seccomp_profile.py, seccomp_default.json, seccomp_tables.py   the profile, its format, syscall numbers
     procs.py         processes by identity: start times, pidfds, exit statuses
     bundle.py        a container's directory and its state.json, with one owner
     cgroups/         limits and accounting: __init__ (the interface), v1.py, v2.py, utils.py

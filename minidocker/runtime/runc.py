@@ -35,6 +35,7 @@ The spec is a dict shaped like the OCI runtime spec's config.json, cut down:
   uidMappings, gidMappings: [{containerID, hostID, size}] with a new user namespace
   maskedPaths, readonlyPaths, binds [(host file, container path)], devShm (a dir to bind)
   linux.resources: cgroup limits (the monitor applies them; runtime/cgroups)
+  linux.seccomp:   the OCI seccomp filter, or none (seccomp.py; loaded just before exec)
 See https://github.com/opencontainers/runtime-spec/blob/main/config.md
 """
 import errno
@@ -45,7 +46,7 @@ import signal
 import struct
 import termios
 
-from minidocker.runtime import confine, namespaces, procs, rootfs, userns
+from minidocker.runtime import confine, namespaces, procs, rootfs, seccomp, userns
 from minidocker.runtime.users import resolve_user
 from minidocker import config, kernel
 from minidocker.errors import CannotInvoke, CommandNotFound, MinidockerError
@@ -234,18 +235,28 @@ def _exec_process(spec, process, err_w):
     env = _environment(process.get("env", []), spec.get("hostname"), home, process.get("terminal"))
     cwd = process.get("cwd") or "/"
     os.makedirs(cwd, exist_ok=True)       # docker creates a missing working directory
+    nnp = process.get("noNewPrivileges")
+    profile = (spec.get("linux") or {}).get("seccomp")
+    filter_ = seccomp.compile_filter(profile) if profile else None
+    if filter_ and not nnp:
+        # runc's order: without no_new_privs, loading a filter needs CAP_SYS_ADMIN,
+        # so it goes in before the capabilities are dropped; the steps below then
+        # run under it (the default profile allows them: setuid, capset, prctl...).
+        kernel.seccomp_filter(filter_)
     confine.drop_bounding(process["capabilities"])
     os.setgroups(groups)
     os.setgid(gid)
     os.setuid(uid)
     confine.set_caps(process["capabilities"])
-    if process.get("noNewPrivileges"):
+    if nnp:
         kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
     os.chdir(cwd)
     args = process["args"]
     path = _lookup(args[0], env)
     os.closerange(3, err_w)               # no descriptor of the engine reaches the container
     os.closerange(err_w + 1, 1 << 16)
+    if filter_ and nnp:                   # with no_new_privs anyone may load it: as late as possible
+        kernel.seccomp_filter(filter_)
     try:
         os.execve(path, args, env)
     except OSError as e:
