@@ -66,9 +66,11 @@ fi
 # In the guest: those packages first on sys.path, a `minidocker` command for `!minidocker`
 # cells (what pip makes for an installed minidocker), the chapters' own lab roots under /tmp
 # (notebooks/sanitize.cfg knows the mktemp shape), nbval as in test.sh's step 2.
-cmd="set -e; mkdir -p /tmp/bin"
+# /tmp in the guest is not on a disk: chapter 06's disk limits need the lab roots on one.
+cmd="set -e; mkdir -p /var/tmp/lab && mount --bind /var/tmp/lab /tmp && mkdir -p /tmp/bin"
 cmd+=" && printf '#!/bin/sh\\nexec python3 -m minidocker \"\$@\"\\n' >/tmp/bin/minidocker && chmod +x /tmp/bin/minidocker"
 cmd+=" && cd /mnt/share && export PATH=/tmp/bin:\$PATH PYTHONPATH=/mnt/share:/mnt/share/.venv/vm-site PYTHONDONTWRITEBYTECODE=1"
+cmd+=" && python3 -c 'import matplotlib.font_manager'"     # its font cache, built once, says so on stderr
 cmd+=" && MINIDOCKER_LAB_ROOTS=\$(mktemp -d /tmp/tmp.XXXXXXXXXX) python3 -m pytest -p no:cacheprovider --nbval ${chapters[*]}"
 cmd+=" --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 600 --nbval-current-env -q"
 SHARE="$repo" exec "$vm/run-in-vm.sh" "$cmd"
