@@ -36,6 +36,20 @@ cat <<EOF
 
 EOF
 
+# JupyterLab asks on first start whether to fetch "official Jupyter news" (a pop-up, even with
+# --LabApp.news_url=None). Settings overrides answer for the user: overrides.json in the app's
+# settings dir (<venv>/share/jupyter/lab/settings), read at every start.
+settings="$repo/.venv/share/jupyter/lab/settings"
+mkdir -p "$settings"
+cat >"$settings/overrides.json" <<'JSON'
+{
+  "@jupyterlab/apputils-extension:notification": {
+    "fetchNews": "false",
+    "checkForUpdates": false
+  }
+}
+JSON
+
 cd "$repo/notebooks"
 # port_retries=0: fail if the port is taken, rather than serve on another than the one printed.
 # No news feed and no update check: the lab talks to nothing outside this machine.

@@ -7,7 +7,7 @@ without its random token, the token is not on the command line (`ps`), a real br
 (headless Chromium) renders a chapter, and Ctrl-C's cousin SIGTERM leaves no server,
 no kernel and no listening socket behind.
 
-The three tests share one lab (module fixture) and run in file order; the last one
+The tests share one lab (module fixture) and run in file order; the last one
 stops it. Jupyter's and Chromium's per-user files go to a temp dir (JUPYTER_*_DIR,
 IPYTHONDIR, HOME), so a run leaves nothing in root's home. Traffic: 127.0.0.1 only.
 """
@@ -205,6 +205,22 @@ def test_serves_chapters_on_loopback_with_token(lab):
         assert json.loads(body)["content"]["cells"][0]["source"] == "".join(json.load(f)["cells"][0]["source"])
 
 
+NEWS = "@jupyterlab/apputils-extension:notification"
+
+
+def test_news_prompt_is_off(lab):
+    """JupyterLab's "Would you like to get notified about official Jupyter news?" toast:
+    lab.sh answers "never" in the settings overrides (overrides.json in the venv's
+    share/jupyter/lab/settings), which the server applies as the settings' defaults."""
+    with open(os.path.join(REPO, ".venv", "share", "jupyter", "lab", "settings", "overrides.json")) as f:
+        assert json.load(f)[NEWS] == {"fetchNews": "false", "checkForUpdates": False}
+    status, body = get(f"{lab.base}/lab/api/settings/{NEWS}", lab.token)
+    assert status == 200, body[:500]
+    props = json.loads(body)["schema"]["properties"]
+    assert props["fetchNews"]["default"] == "false", props["fetchNews"]
+    assert props["checkForUpdates"]["default"] is False, props["checkForUpdates"]
+
+
 def first_heading(path):
     """The text of the chapter's first markdown heading, from the file itself."""
     with open(path) as f:
@@ -259,6 +275,7 @@ def test_chromium_renders_chapter(lab, tmp_path):
     heading = first_heading(os.path.join(CHAPTERS, CHAPTER))
     assert re.search(r"<h1[^>]*>(<[^>]*>)*\s*" + re.escape(heading), dom), heading
     assert "jp-RenderedMarkdown" in dom and "jp-CodeCell" in dom
+    assert "Jupyter news" not in dom, "the news prompt pops up (lab.sh's settings overrides?)"
 
     # The screenshot is a real PNG of the page, not an empty one.
     data = shot.read_bytes()
