@@ -17,8 +17,9 @@
 # Environment: MINIDOCKER_SKIP_VM=1   skip step 3 (says so loudly)
 #              MINIDOCKER_VM          the VM scripts (default <repo>/../shared/vm)
 #              MINIDOCKER_VM_TESTS    what step 3 runs (default: cgroups, limits, an engine smoke test)
-#              MINIDOCKER_VM_CHAPTERS the chapters step 3 runs in the guest (default "04 05 06": the
-#                                     guest's Python is ~10x slower, and CI has 90 minutes in all)
+#              MINIDOCKER_VM_CHAPTERS the chapters step 3 runs in the guest, e.g. "04 05" (default:
+#                                     none yet: 06's disk cells need a block device under the
+#                                     guest's /tmp, and the three took ~25 min of CI's 90)
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -132,6 +133,7 @@ vm="${MINIDOCKER_VM:-$repo/../shared/vm}"
 # (classroom VMs are cgroup v2). Python there is ~10x slower, so not the whole suite.
 vm_default="tests/test_cgroups.py tests/test_limits.py tests/test_lifecycle.py::test_run_echo_and_exit_codes"
 vm_default+=" tests/test_runtime.py::test_every_namespace_is_new tests/test_runtime.py::test_default_capabilities"
+vm_default+=" tests/test_cgroup_layouts.py tests/test_leases.py tests/test_engine_races.py"
 read -r -a vm_tests <<<"${MINIDOCKER_VM_TESTS:-$vm_default}"
 banner "3/3 vm: scripts/vm-tests.sh ${vm_tests[*]} (cgroup v2 guest)"
 if [ "${MINIDOCKER_SKIP_VM:-0}" = 1 ]; then
@@ -147,14 +149,20 @@ elif [ ! -d "$vm" ]; then
     echo "no $vm (the classroom VM scripts): cgroup v2 not tested"
     note vm skipped "no $vm: cgroup v2 not tested"
 else
-    vm_chapters="${MINIDOCKER_VM_CHAPTERS:-04 05 06}"
+    vm_chapters="${MINIDOCKER_VM_CHAPTERS:-}"
     t0=$SECONDS
     "$repo/scripts/vm-tests.sh" "${vm_tests[@]}" -q
     rc=$?
     t1=$SECONDS
-    banner "3/3 vm: chapters $vm_chapters by nbval (cgroup v2 guest)"
-    "$repo/scripts/vm-tests.sh" --chapters "$vm_chapters"
-    rc_ch=$?
+    rc_ch=0
+    if [ -n "$vm_chapters" ]; then
+        banner "3/3 vm: chapters $vm_chapters by nbval (cgroup v2 guest)"
+        "$repo/scripts/vm-tests.sh" --chapters "$vm_chapters"
+        rc_ch=$?
+    else
+        echo "no chapters in the guest (MINIDOCKER_VM_CHAPTERS unset): they ran on this host only"
+        vm_chapters="none"
+    fi
     took="tests $((t1 - t0)) s, chapters $((SECONDS - t1)) s"
     why() {
         case $1 in
