@@ -449,3 +449,32 @@ def test_plots_and_dashboard(images_root, run):
     assert bytes(d.image.value[:4]) == b"\x89PNG"
     fig = plots.plot(d.sampler)
     assert [ax.get_ylabel() for ax in fig.axes] == [plots.PANELS[p][0] for p in ("memory", "cpu", "pids", "io")]
+
+
+def test_streaming_stats_closes_the_readers_of_removed_containers(cli, images_root):
+    """`stats` keeps each container's cgroup files open between refreshes; a container
+    removed meanwhile must have its files closed and its reader dropped (before, the
+    dict only grew and every removed container's descriptors stayed open)."""
+    ids = [cli("run", "-d", "busybox", "sleep", "60", check=True).stdout.strip() for _ in range(2)]
+    readers = {}
+    try:
+        stats.table([containers.get(i) for i in ids], 0.05, readers=readers)
+        assert set(readers) == set(ids)
+        gone = readers[ids[0]]
+        assert gone.fds, "the reader opened the counter files"
+        held = set(gone.fds.values())
+        cli("rm", "-f", ids[0], check=True)
+        stats.table([containers.get(ids[1])], 0.05, readers=readers)
+        assert set(readers) == {ids[1]}
+        assert gone.fds is None
+        def target(fd):
+            try:
+                return os.readlink(f"/proc/self/fd/{fd}")
+            except FileNotFoundError:
+                return ""
+        assert [fd for fd in held if target(fd).startswith("/sys/fs/cgroup")] == []
+    finally:
+        for r in readers.values():
+            r.close()
+        for i in ids:
+            cli("rm", "-f", i)

@@ -305,6 +305,8 @@ def table(containers_: list, interval: float = 1.0, no_trunc: bool = False, read
     Pass a dict as `readers` to keep files open between calls (the streaming view)."""
     readers = {} if readers is None else readers
     containers_ = [c for c in containers_ if _exists(c)]
+    for gone in set(readers) - {c.id for c in containers_}:
+        readers.pop(gone).close()         # removed (or stopped, for ps's view) since the last call
     for c in containers_:
         readers.setdefault(c.id, Reader(c.id))
     before = {c.id: _try_read(readers[c.id]) for c in containers_}
