@@ -16,12 +16,7 @@ visible() without mounting anything; diff() is `docker diff`.
 import os
 import stat
 
-OPAQUE_XATTR = "trusted.overlay.opaque"
-
-
-def is_whiteout(st) -> bool:
-    """Is this lstat() result overlay's whiteout (a char device 0:0)?"""
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+from minidocker.runtime.rootfs import OPAQUE_XATTR, is_whiteout  # noqa: F401  (the kernel's marks)
 
 
 def is_opaque(path) -> bool:

@@ -7,10 +7,22 @@ masks and makes read-only the /proc paths that would reveal or change the host
 (confine.py lists them).  mount(2), pivot_root(2), mount_namespaces(7).
 """
 import os
+import stat
 
 from minidocker import kernel
 from minidocker.errors import MinidockerError
 from minidocker.runtime import namespaces
+
+# overlayfs' two marks on disk (Documentation/filesystems/overlayfs.rst, "whiteouts and
+# opaque directories"): the kernel's rules, so the runtime owns them; image/overlay.py
+# builds the image-side rules on them and userns.py keeps them when it copies a layer.
+OPAQUE_XATTR = "trusted.overlay.opaque"      # =y: nothing of the dirs below merges in
+
+
+def is_whiteout(st) -> bool:
+    """Is this lstat() result overlay's whiteout (a char device 0:0: NAME below is deleted)?"""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
 
 # Devices every container gets, bound from the host's /dev (works in a user namespace too).
 DEVICES = ["null", "zero", "full", "random", "urandom", "tty"]

@@ -37,11 +37,12 @@ import struct
 
 from minidocker import config
 from minidocker.errors import MinidockerError
+from minidocker.runtime import rootfs
 
 NAME = "minidocker"
 DEFAULT_START, SIZE = 100000, 65536
 CAPS = "security.capability"
-KEPT_XATTRS = ("user.", "trusted.overlay.opaque", CAPS)   # what layers.extract writes
+KEPT_XATTRS = ("user.", rootfs.OPAQUE_XATTR, CAPS)   # what layers.extract writes
 
 
 # -- the range --------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def _copy_entry(src, dst, m, links):
             links[key] = dst
     elif stat.S_ISLNK(mode):
         os.symlink(os.readlink(src), dst)
-    elif stat.S_ISCHR(mode) and st.st_rdev == 0:
+    elif rootfs.is_whiteout(st):
         os.mknod(dst, stat.S_IFCHR, 0)      # overlay's whiteout
     elif stat.S_ISFIFO(mode):
         os.mkfifo(dst, 0o600)
