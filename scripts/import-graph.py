@@ -62,7 +62,9 @@ def imports_of(path: str, mods: dict) -> set[str]:
             if node.level:
                 parts = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(parts + ([base] if base else []))
-            names = [f"{base}.{a.name}" for a in node.names] + [base]
+            # `from pkg import a, b`: each name that is a module is imported; a name
+            # that is not (a function, a constant) imports the module it comes from.
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
         else:
             continue
         for name in names:
@@ -70,7 +72,6 @@ def imports_of(path: str, mods: dict) -> set[str]:
                 name = name.rpartition(".")[0]
             if name:
                 out.add(name)
-                break
     return out
 
 
