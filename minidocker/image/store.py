@@ -84,6 +84,7 @@ def _init_layout():
     if os.path.exists(_layout("oci-layout")):
         return
     os.makedirs(_layout("blobs", "sha256"), exist_ok=True)
+    os.makedirs(_layout("leases"), exist_ok=True)     # part of every store, leased or not yet
     fd, tmp = tempfile.mkstemp(dir=_layout(), prefix=".tmp-index-")
     try:
         with os.fdopen(fd, "wb") as f:
