@@ -367,7 +367,7 @@ class Bench:
             self.notes.append(f"profile incomplete: {e}")
         finally:
             sh(self.md + ["rm", "-f", cname], env=self.md_env)
-        for what, modules in (("CLI imports", "minidocker.cli, minidocker.containers"),
+        for what, modules in (("CLI imports", "minidocker.cli.main, minidocker.engine.containers"),
                               ("monitor imports", "minidocker.shim")):
             self.profiles[what] = self._importtime(modules)
         for what, phases in self.profiles.items():
