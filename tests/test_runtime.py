@@ -2,9 +2,12 @@
 /proc/<pid>/ns/* inodes, /proc/self/status inside the container, mountinfo."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
+from conftest import REPO
 from minidocker.runtime import confine
 
 NAMESPACES = ["pid", "mnt", "uts", "ipc", "net"]
@@ -110,7 +113,7 @@ def test_no_new_privileges(cli, images_root):
 
 
 def test_masked_and_readonly_paths(cli, images_root):
-    for path in ("/proc/keys", "/proc/timer_list", "/proc/kcore"):
+    for path in ("/proc/keys", "/proc/timer_list", "/proc/kcore", "/proc/interrupts"):
         if os.path.exists(path):          # not every kernel has every file (no kcore here)
             assert run(cli, "busybox", "sh", "-c", f"wc -c < {path}").strip() == "0", path
     assert os.path.getsize("/proc/keys") or open("/proc/timer_list").read()   # the host sees them
@@ -172,3 +175,24 @@ def test_device_nodes_made_inside_cannot_be_opened(cli, images_root):
     privileged = run(cli, "--privileged", "busybox", "sh", "-c",
                      "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo works")
     assert privileged.split() == ["works"]
+
+
+def test_exec_exposes_neither_the_callers_environment_nor_the_host_interpreter(cli, images_root, tmp_path):
+    """Until it execs, the process that joins a container for `exec` is a copy of the
+    CLI: a Python process with the caller's environment, /proc/PID/exe the host's
+    python.  A container polling /proc must never read either (it did: SECRET=hunter2
+    within about 40 execs, and the host's python3 behind /proc/N/exe)."""
+    poll = ("while :; do for p in /proc/[0-9]*; do "
+            "grep -q hunter2 $p/environ 2>/dev/null && echo env $p >> /tmp/found; "
+            "readlink $p/exe 2>/dev/null | grep -q python && echo exe $p >> /tmp/found; "
+            "done; done")
+    cid = run(cli, "-d", "busybox", "sh", "-c", poll).strip()
+    try:
+        env = dict(os.environ, SECRET="hunter2")
+        for _ in range(60):
+            subprocess.run([sys.executable, "-m", "minidocker", "exec", cid, "true"], env=env,
+                           cwd=REPO, capture_output=True, check=True, timeout=60)
+        found = cli("exec", cid, "sh", "-c", "cat /tmp/found 2>/dev/null; true").stdout
+        assert found == ""
+    finally:
+        cli("rm", "-f", cid)

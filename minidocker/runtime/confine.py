@@ -32,6 +32,7 @@ DEFAULT_CAPS = [
 MASKED_PATHS = [
     "/proc/asound",           # sound card state of the host
     "/proc/acpi",             # host power management
+    "/proc/interrupts",       # every host CPU's interrupt counts, a side channel
     "/proc/kcore",            # the host's physical memory as an ELF core file
     "/proc/keys",             # the kernel keyring of every user
     "/proc/latency_stats",    # host scheduler latency, a side channel

@@ -344,7 +344,14 @@ def exec_in(init_pid: int, spec: dict, process: dict, stdio, cgroup_procs=(), on
 
 
 def _exec_middle(process, spec, stdio, fds, err_w, cgroup_procs, console):
-    """exec's middle process: join the cgroup and the namespaces, fork, wait."""
+    """exec's middle process: join the cgroup and the namespaces, fork, wait.
+
+    First it makes itself non-dumpable, as runc does (PR_SET_DUMPABLE, prctl(2)): until
+    the command's execve, this is a copy of the caller, a Python process with the
+    caller's environment and the host's interpreter as /proc/PID/exe.  Non-dumpable,
+    its /proc files belong to the host's root and need CAP_SYS_PTRACE, which a
+    container lacks; execve makes the command dumpable again (CVE-2019-5736's lesson)."""
+    kernel.prctl(kernel.PR_SET_DUMPABLE, 0)
     for path in cgroup_procs:
         with open(path, "w") as f:
             f.write("0")
