@@ -34,6 +34,15 @@ def test_engine_error_codes(cli, images_root):
     assert cli("run", "--nosuchflag", "busybox").returncode == 125
     for proc in (missing, notfound, cannot):
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
+    relative = cli("run", "--rm", "-w", "relative", "busybox", "pwd")
+    assert relative.returncode == 125 and relative.stdout == ""
+    assert "the working directory 'relative' is invalid, it needs to be an absolute path" in relative.stderr
+    cid = cli("run", "-d", "busybox", "sleep", "60", check=True).stdout.strip()
+    try:
+        rel = cli("exec", "-w", "rel", cid, "pwd")
+        assert rel.returncode != 0 and rel.stdout == "" and "needs to be an absolute path" in rel.stderr
+    finally:
+        cli("rm", "-f", cid)
 
 
 def test_failed_start_leaves_created_container(cli, images_root):

@@ -174,6 +174,7 @@ def create(image: str, command=None, *, name=None, entrypoint=None, env=(), work
     args = entry + cmd
     if not args:
         raise InvalidArgument("No command specified")
+    names.check_workdir(workdir)
     security = _security_opts(security_opt)
     caps = confine.cap_names(cap_add, cap_drop, privileged)
     for item in env:

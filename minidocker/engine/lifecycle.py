@@ -274,6 +274,7 @@ def exec_process(cid: str, cmd: list[str], *, env=(), workdir=None, user=None, t
         raise Conflict(f"Container {cid} is not running")
     if not cmd:
         raise InvalidArgument("No command specified")
+    names.check_workdir(workdir)
     runtime_spec = bundle.read_spec(cid)
     process = dict(runtime_spec["process"])
     process.update(args=list(cmd), terminal=tty,

@@ -7,7 +7,7 @@ from the history of operating systems and containers.
 """
 import secrets
 
-from minidocker.errors import NotFound
+from minidocker.errors import InvalidArgument, NotFound
 from minidocker.runtime import bundle
 
 ADJECTIVES = [
@@ -22,6 +22,13 @@ SURNAMES = [
     "raymond", "ritchie", "saltzer", "shannon", "tanenbaum", "thompson", "torvalds", "turing",
     "wilkes", "wirth",
 ]
+
+
+def check_workdir(workdir) -> None:
+    """-w must be absolute: relative to what, in a root the caller has never seen?
+    (moby's verifyContainerSettings says the same words.)"""
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
 
 
 def random_name() -> str:
