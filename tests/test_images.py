@@ -459,3 +459,33 @@ def test_skopeo_reads_our_layout_and_archives(cli, images_root, tmp_path):
                     f"oci:{layout}:written:1"], check=True)
     assert cli("run", "--rm", "written:1", "echo", "ok").stdout == "ok\n"
     assert store.get("written:1").id == busybox.id
+
+
+def test_an_image_without_created_lists_as_na(cli, images_root, tmp_path):
+    """docker shows "N/A" for an image config with no "created" (it is optional in the
+    OCI config); before, `images` raised KeyError for the whole store."""
+    import hashlib
+    import tarfile
+    saved, edited = tmp_path / "saved.tar", tmp_path / "edited.tar"
+    cli("save", "-o", str(saved), "busybox", check=True)
+    with tarfile.open(saved) as src, tarfile.open(edited, "w") as dst:
+        manifest = json.load(src.extractfile("manifest.json"))
+        old = manifest[0]["Config"]
+        cfg = json.load(src.extractfile(old))
+        del cfg["created"]
+        data = json.dumps(cfg).encode()
+        new = "blobs/sha256/" + hashlib.sha256(data).hexdigest()
+        manifest[0].update(Config=new, RepoTags=["nodate:1"])
+        for member in src.getmembers():
+            if member.name in ("manifest.json", "index.json", old):
+                continue
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        for name, body in ((new, data), ("manifest.json", json.dumps(manifest).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            dst.addfile(info, io.BytesIO(body))
+    cli("load", "-i", str(edited), check=True)
+    listed = cli("images", check=True)
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("nodate"))
+    assert "N/A" in row.split() and "Traceback" not in listed.stderr
+    assert any(line.startswith("busybox") for line in listed.stdout.splitlines())

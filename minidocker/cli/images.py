@@ -22,15 +22,21 @@ from minidocker.errors import MinidockerError, NotFound
 def cmd_images(a):
     from minidocker import fmt
     from minidocker.image import store
+    from minidocker.errors import MinidockerError
     rows = []
     for image in store.list_images():
+        try:                           # one bad record must not hide the others
+            created, size = image.config.get("created"), fmt.human_size(image.size)
+        except (MinidockerError, OSError, ValueError, TypeError, AttributeError) as e:
+            sys.stderr.write(f"minidocker: image {image.short_id}: {e}\n")
+            continue
         for tag in image.tags or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
             if a.quiet:
                 print(image.id if a.no_trunc else image.short_id)
                 continue
             rows.append([repo, t, image.id if a.no_trunc else image.short_id,
-                         output.ago(image.config["created"]), fmt.human_size(image.size)])
+                         output.ago(created), size])
     if not a.quiet:
         print(fmt.table(rows, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]))
 

@@ -13,9 +13,13 @@ from minidocker import fmt
 from minidocker.errors import MinidockerError
 
 
-def ago(stamp: str) -> str:
-    """An RFC 3339 time as docker's CREATED column shows it: "2 minutes ago"."""
-    return fmt.human_duration(fmt.since(stamp)) + " ago"
+def ago(stamp) -> str:
+    """An RFC 3339 time as docker's CREATED column shows it: "2 minutes ago"; "N/A"
+    for an image whose config has no (or no readable) time, as docker shows it."""
+    try:
+        return fmt.human_duration(fmt.since(stamp)) + " ago"
+    except (TypeError, ValueError, AttributeError):
+        return "N/A"
 
 
 def status(state: dict) -> str:
