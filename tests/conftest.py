@@ -6,10 +6,12 @@ Standard library only: the cgroup tests also run in the v2 guest, whose python3
 has pytest and nothing else.
 """
 import glob
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -113,6 +115,16 @@ def pytest_sessionfinish(session, exitstatus):
                 os.rmdir(d)
             except OSError:
                 pass
+
+
+def layer_tar(path, files):
+    """A layer tar with regular files {name: bytes}."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode = len(data), 0o755
+            tf.addfile(ti, io.BytesIO(data))
+    return str(path)
 
 
 def minidocker(*args, input=None, timeout=60, check=False):

@@ -171,7 +171,24 @@ def libtrust_key_id(cert_path) -> str:
     return ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))
 
 
-class TokenServer:
+class _ThreadedServer:
+    """An HTTP server of the test's own on 127.0.0.1, in a thread, for a with-block."""
+
+    def _serve(self, handler):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+class TokenServer(_ThreadedServer):
     """GET /token?service=S&scope=repository:NAME:pull,push with Basic auth -> {"token": JWT}.
 
     Known users get every action they ask for; anyone else (or a wrong password)
@@ -194,17 +211,7 @@ class TokenServer:
 
             def log_message(self, *args):
                 pass
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        self._serve(Handler)
 
     def handle(self, req):
         query = parse_qs(urlparse(req.path).query)
@@ -251,7 +258,7 @@ class TokenServer:
 
 # -- a registry that answers badly ------------------------------------------------------
 
-class BrokenRegistry:
+class BrokenRegistry(_ThreadedServer):
     """A web server on 127.0.0.1 that answers like a broken registry: `answers` maps
     "METHOD /path" to (status, headers, body); a Content-Length larger than the body
     makes the answer end early.  "{host}" in an answer is replaced by the server's
@@ -284,17 +291,7 @@ class BrokenRegistry:
 
             def log_message(self, *args):
                 pass
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        self._serve(Handler)
 
 
 # -- a proxy that cuts a transfer short ----------------------------------------------

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, layer_tar
 from minidocker import fmt
 from minidocker.image import archive, store
 from minidocker.engine import containers, snapshots
@@ -22,16 +22,6 @@ from minidocker.errors import InvalidArgument
 
 
 # ---- helpers -------------------------------------------------------------------------
-
-def layer_tar(path, files):
-    """A layer tar with regular files {name: bytes}."""
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode = len(data), 0o755
-            tf.addfile(ti, io.BytesIO(data))
-    return str(path)
-
 
 def stacked(tmp_path, n, ref):
     """busybox plus n layers: layer i adds /layer-i and writes /top = i."""

@@ -3,26 +3,15 @@
 rmi and image prune read the leases under the store lock; garbage collection keeps
 what a lease reaches, and content still being written (ingest leases).  The files
 asserted here are the store's own: blobs, extracted layer dirs, index.json."""
-import io
 import os
 import subprocess
 import sys
-import tarfile
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, layer_tar
 from minidocker.image import content, store
 from minidocker.errors import Conflict, NotFound
-
-
-def layer_tar(path, files):
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode = len(data), 0o755
-            tf.addfile(ti, io.BytesIO(data))
-    return str(path)
 
 
 def own_image(tmp_path, ref, text=b"mine"):
